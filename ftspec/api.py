@@ -1,0 +1,129 @@
+"""The public API: each phase callable on its own, and the pipelines the CLI runs.
+
+load(path)            parse, lower, compose, validate and check a spec file
+plan_spec(loaded)     plan it against a hardware profile
+render(plan, out)     the output files as text
+write(files, out)     write them atomically
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .diagnostics import Diagnostic, Diagnostics
+from .hardware import PROFILES, HardwareProfile, detect, from_block
+from .loader import Loaded, load, project_root, sorted_diagnostics
+from .plan import Inputs, Plan
+from .planner import make_plan
+
+
+@dataclass
+class Result:
+    """What a pipeline produced, and every diagnostic on the way."""
+
+    loaded: Loaded
+    plan: Plan | None = None
+    files: dict[str, str] = field(default_factory=dict)
+    out_dir: Path | None = None
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        found = Diagnostics(list(self.loaded.diagnostics))
+        if self.plan is not None:
+            found.extend(list(self.plan.diagnostics))
+        return sorted_diagnostics(found)
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)
+
+    @property
+    def sources(self) -> dict[str, str]:
+        return self.loaded.texts
+
+
+def hardware_for(loaded: Loaded, target: str | None) -> HardwareProfile:
+    """``target`` is a shipped profile name, `detect` for this machine, or None for the spec's `hardware` block."""
+    if target == "detect":
+        return detect()
+    if target is not None and target not in PROFILES:
+        raise ValueError(f"unknown target {target!r}; known: {', '.join(PROFILES)}")
+    return from_block(loaded.spec.hardware, target)
+
+
+def inputs_for(loaded: Loaded, hardware: HardwareProfile) -> Inputs:
+    dependency = loaded.dependency
+    return Inputs(
+        spec=loaded.spec,
+        sources=loaded.sources,
+        spec_file=loaded.path,
+        spec_hash=loaded.content_hash,
+        overrides=loaded.overrides,
+        data_train=tuple(loaded.data_train),
+        data_eval=tuple(loaded.data_eval),
+        base_dir=loaded.base_dir,
+        output_dir=loaded.output_dir,
+        dependency_output=dependency.output_dir if dependency is not None and dependency.spec else None,
+        dependency_name=dependency.spec.name if dependency is not None and dependency.spec else None,
+        project_root=project_root(loaded.path.parent),
+        hardware=hardware,
+    )
+
+
+def plan_spec(loaded: Loaded, target: str | None = None) -> Plan:
+    return make_plan(inputs_for(loaded, hardware_for(loaded, target)))
+
+
+def check(path: str | Path, overrides: tuple[str, ...] = (), target: str | None = None) -> Result:
+    """Front end and planner: every error a compile would meet, without writing anything."""
+    loaded = load(path, overrides)
+    result = Result(loaded)
+    if loaded.ok:
+        result.plan = plan_spec(loaded, target)
+    return result
+
+
+def default_out_dir(loaded: Loaded) -> Path:
+    return project_root(loaded.path.parent) / "generated" / loaded.spec.name
+
+
+def compile_spec(
+    path: str | Path, out_dir: str | Path | None = None, overrides: tuple[str, ...] = (), target: str | None = None
+) -> Result:
+    """Check, plan and render a spec; nothing is written (see `write`)."""
+    result = check(path, overrides, target)
+    if not result.ok:
+        return result
+    from .render import render  # Jinja2 is only needed once there is something to write
+
+    result.out_dir = Path(out_dir).resolve() if out_dir is not None else default_out_dir(result.loaded)
+    result.files = render(result.plan, result.out_dir)
+    return result
+
+
+def write(files: dict[str, str], out_dir: Path) -> None:
+    """Replace ``out_dir``'s generated files atomically: a failure leaves the previous output intact.
+
+    Files are written to a fresh sibling directory, then swapped in with renames;
+    anything else already in ``out_dir`` (a run's checkpoints, say) is kept.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        for name, text in files.items():
+            target = staging / name
+            target.write_text(text, encoding="utf-8")
+            if name.endswith(".sh"):
+                target.chmod(0o755)
+        if not out_dir.exists():
+            staging.rename(out_dir)
+            return
+        for name in files:
+            os.replace(staging / name, out_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

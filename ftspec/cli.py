@@ -1,0 +1,135 @@
+"""The command line: parses arguments, calls the API, prints, and picks the exit code.
+
+Exit codes: 0 no errors (warnings alone too, unless --strict), 1 errors, 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import api
+from .console import print_diagnostics, shown
+from .hardware import PROFILES
+
+TARGETS = (*PROFILES, "detect")
+
+
+def _failed(result: api.Result, strict: bool = False) -> bool:
+    return not result.ok or (strict and bool(result.diagnostics))
+
+
+def cmd_check(args) -> int:
+    status = 0
+    for path in args.specs:
+        result = api.check(path, tuple(args.set), args.target)
+        print_diagnostics(result)
+        if _failed(result, args.strict):
+            status = 1
+        elif not result.diagnostics:
+            print(f"{path}: ok")
+    return status
+
+
+def cmd_plan(args) -> int:
+    result = api.check(args.spec, tuple(args.set), args.target)
+    print_diagnostics(result)
+    if result.plan is None or _failed(result):
+        return 1
+    from .plan import plan_dict
+
+    data = plan_dict(result.plan, Path.cwd())
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        from .summary import plan_table
+
+        print(plan_table(data))
+    return 0
+
+
+def cmd_compile(args) -> int:
+    result = api.compile_spec(args.spec, args.output, tuple(args.set), args.target)
+    print_diagnostics(result)
+    if _failed(result, args.strict):
+        return 1
+    api.write(result.files, result.out_dir)
+    print(f"wrote {len(result.files)} files to {shown(result.out_dir)}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .run import run
+
+    return run(Path(args.spec), tuple(args.set), target=args.target, force=args.force)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="ftspec", description="Compile fine-tuning specs (.ft) into training scripts.")
+    top.add_argument("--version", action="version", version="ftspec 0.1.0")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sub, many=False):
+        if many:
+            sub.add_argument("specs", nargs="+", metavar="SPEC", help="spec files")
+        else:
+            sub.add_argument("spec", metavar="SPEC", help="a spec file")
+        sub.add_argument(
+            "--set", action="append", default=[], metavar="BLOCK.KEY=VALUE", help="override one setting (repeatable)"
+        )
+
+    def target(sub, default=None):
+        sub.add_argument(
+            "--target",
+            choices=TARGETS,
+            default=default,
+            metavar="NAME",
+            help="hardware to plan for: " + ", ".join(TARGETS),
+        )
+
+    check = commands.add_parser("check", help="validate specs and report every problem")
+    common(check, many=True)
+    target(check)
+    check.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    check.set_defaults(func=cmd_check)
+
+    plan = commands.add_parser("plan", help="print the resolved plan")
+    common(plan)
+    target(plan)
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.set_defaults(func=cmd_plan)
+
+    comp = commands.add_parser("compile", help="write the training scripts (generated/<name>/)")
+    common(comp)
+    target(comp)
+    comp.add_argument("-o", "--output", metavar="DIR", help="output directory")
+    comp.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    comp.set_defaults(func=cmd_compile)
+
+    run = commands.add_parser("run", help="build the spec's base first if needed, then train")
+    common(run)
+    target(run, default="detect")
+    run.add_argument("--force", action="store_true", help="rerun even when the results are up to date")
+    run.set_defaults(func=cmd_run)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("ftspec: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,28 @@
+"""What the command line prints: diagnostics with their summary, and paths as the user sees them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .diagnostics import render_all
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def print_diagnostics(result) -> None:
+    """Every diagnostic of ``result`` on stderr, then a one-line count."""
+    diagnostics = result.diagnostics
+    if not diagnostics:
+        return
+    print(render_all(diagnostics, result.sources), file=sys.stderr)
+    errors = sum(d.is_error for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    parts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((errors, "error"), (warnings, "warning")) if n]
+    print(f"\n{shown(result.loaded.path)}: " + ", ".join(parts), file=sys.stderr)

@@ -1,0 +1,180 @@
+"""Diagnostics as data: a code, a severity, a message, a span and a help line.
+
+Phases collect diagnostics and keep going; only the CLI renders them and picks
+the exit code. Every code is registered in ``CODES`` with a one-line summary,
+and ``tests/diagnostics/`` holds one broken spec per code.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """A half-open range of source text; lines and columns count from 1."""
+
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    span: Span | None = None
+    help: str | None = None
+    severity: Severity = Severity.ERROR
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+
+@dataclass
+class Diagnostics:
+    """An ordered collection that phases append to."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def error(self, code: str, message: str, span: Span | None = None, help: str | None = None) -> None:
+        self.items.append(Diagnostic(code, message, span, help, Severity.ERROR))
+
+    def warning(self, code: str, message: str, span: Span | None = None, help: str | None = None) -> None:
+        self.items.append(Diagnostic(code, message, span, help, Severity.WARNING))
+
+    def extend(self, other: Diagnostics | list[Diagnostic]) -> None:
+        self.items.extend(other.items if isinstance(other, Diagnostics) else other)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.is_error for d in self.items)
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+class FtspecError(Exception):
+    """Raised by the public API when a phase ends with errors."""
+
+    def __init__(self, diagnostics: Diagnostics | list[Diagnostic]):
+        self.diagnostics = diagnostics if isinstance(diagnostics, Diagnostics) else Diagnostics(list(diagnostics))
+        first = next(iter(self.diagnostics), None)
+        super().__init__(f"{first.code} {first.message}" if first else "ftspec error")
+
+
+def closest(word: str, choices) -> str | None:
+    """The choice most like ``word``, if any is close enough to be a typo."""
+    matches = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def did_you_mean(word: str, choices) -> str | None:
+    """The closest of ``choices`` to ``word`` as a help line, or None."""
+    match = closest(word, choices)
+    return f"did you mean `{match}`?" if match else None
+
+
+def one_of(choices) -> str:
+    return ", ".join(f"`{c}`" for c in choices)
+
+
+# Every diagnostic code with a one-line summary. A meta-test checks each has a case.
+CODES: dict[str, str] = {
+    # Syntax
+    "FT001": "unexpected character",
+    "FT002": "unterminated string",
+    "FT003": "unknown escape sequence in a string",
+    "FT004": "unclosed block or list",
+    "FT005": "unexpected token",
+    "FT006": "malformed number, percentage or size",
+    # Structure and values
+    "FT101": "unknown block",
+    "FT102": "unknown setting",
+    "FT103": "unknown strategy kind",
+    "FT104": "unknown value for an enumeration",
+    "FT105": "wrong type of value",
+    "FT106": "value out of range",
+    "FT107": "duplicate setting or block",
+    "FT108": "missing required setting",
+    "FT109": "block label missing or not allowed",
+    "FT110": "malformed --set override",
+    # Combinations
+    "FT201": "`scratch` strategy with a `base`",
+    "FT202": "`compare_base` without a base to compare",
+    "FT203": "`packing` with classification data",
+    "FT204": "a column setting the data format needs is missing or does not apply",
+    "FT205": "two settings that exclude each other",
+    "FT206": "a fine-tuning strategy without a `base`",
+    "FT207": "`merge` with a strategy that has nothing to merge",
+    "FT208": "tokenizer setting that does not apply",
+    "FT209": "classification settings that do not agree",
+    "FT210": "architecture dimensions that do not agree",
+    "FT211": "metric that does not apply to the task",
+    "FT212": "prompt template that is neither a name nor a template",
+    # Files and dependencies
+    "FT301": "spec file not found or unreadable",
+    "FT302": "data file not found",
+    "FT303": "base spec cannot be used",
+    "FT304": "cycle between specs",
+    "FT306": "data files ftspec cannot read as the format asks",
+    # Plans
+    "FT401": "batch size that does not divide over the processes",
+    "FT402": "precision the target hardware does not support",
+    # Advice (warnings)
+    "FT501": "learning rate far from what the strategy usually needs",
+}
+
+
+def render(diagnostic: Diagnostic, sources: dict[str, str] | None = None) -> str:
+    """Render one diagnostic like a compiler: location, code, source line, carets, help."""
+    sources = sources or {}
+    label = "" if diagnostic.is_error else "warning: "
+    span = diagnostic.span
+    if span is None:
+        lines = [f"ftspec: {diagnostic.code} {label}{diagnostic.message}"]
+    else:
+        lines = [f"{span}: {diagnostic.code} {label}{diagnostic.message}"]
+        text = sources.get(span.path)
+        if text is None:
+            try:
+                text = Path(span.path).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                text = None
+        if text is not None:
+            source_lines = text.splitlines()
+            if 1 <= span.line <= len(source_lines):
+                source = source_lines[span.line - 1].replace("\t", " ")
+                gutter = f"{span.line:>4} | "
+                end = span.end_column if span.end_line == span.line else len(source) + 1
+                width = max(1, end - span.column)
+                lines.append(gutter + source)
+                lines.append(" " * (len(gutter) + span.column - 1) + "^" * width)
+            elif span.line == len(source_lines) + 1:
+                gutter = f"{span.line:>4} | "
+                lines.append(gutter)
+                lines.append(" " * len(gutter) + "^")
+    if diagnostic.help:
+        lines.append(f"  help: {diagnostic.help}")
+    return "\n".join(lines)
+
+
+def render_all(diagnostics, sources: dict[str, str] | None = None) -> str:
+    return "\n\n".join(render(d, sources) for d in diagnostics)

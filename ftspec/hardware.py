@@ -1,0 +1,112 @@
+"""Hardware profiles: shipped cards, the spec's `hardware` block, and detection at run time.
+
+Detection shells out to `nvidia-smi` and reads /proc: the compiler never imports torch.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, replace
+
+GIB = 2**30
+
+
+@dataclass(frozen=True)
+class HardwareProfile:
+    """What a plan targets. ``bf16`` is None when it is only known at launch."""
+
+    name: str
+    accelerator: str  # "cuda", "cpu", or "any" (decided at launch)
+    devices_per_node: int
+    nodes: int = 1
+    device_memory: int | None = None  # bytes per device
+    bf16: bool | None = None
+    fp16: bool | None = None
+    peak_tflops: float | None = None  # dense bf16 (fp16 on cards without bf16; fp32 on CPU)
+
+    @property
+    def processes(self) -> int:
+        return self.devices_per_node * self.nodes
+
+
+# Shipped profiles: memory and dense tensor-core peak from the vendors' data sheets.
+PROFILES: dict[str, HardwareProfile] = {
+    "h200": HardwareProfile("h200", "cuda", 1, 1, 141 * 10**9, True, True, 989.0),
+    "h100": HardwareProfile("h100", "cuda", 1, 1, 80 * GIB, True, True, 989.0),
+    "a100": HardwareProfile("a100", "cuda", 1, 1, 80 * GIB, True, True, 312.0),
+    "a100_40gb": HardwareProfile("a100_40gb", "cuda", 1, 1, 40 * GIB, True, True, 312.0),
+    "l40s": HardwareProfile("l40s", "cuda", 1, 1, 48 * GIB, True, True, 362.0),
+    "a10g": HardwareProfile("a10g", "cuda", 1, 1, 24 * GIB, True, True, 125.0),
+    "l4": HardwareProfile("l4", "cuda", 1, 1, 24 * GIB, True, True, 121.0),
+    "rtx4090": HardwareProfile("rtx4090", "cuda", 1, 1, 24 * GIB, True, True, 165.0),
+    "rtx3090": HardwareProfile("rtx3090", "cuda", 1, 1, 24 * GIB, True, True, 71.0),
+    "t4": HardwareProfile("t4", "cuda", 1, 1, 16 * GIB, False, True, 65.0),
+    "v100": HardwareProfile("v100", "cuda", 1, 1, 32 * GIB, False, True, 125.0),
+    "cpu": HardwareProfile("cpu", "cpu", 1, 1, None, False, False, None),
+}
+UNKNOWN = HardwareProfile("launch", "any", 1, 1, None, None, None, None)
+
+
+def from_block(hardware, target: str | None = None) -> HardwareProfile:
+    """The profile a plan targets: ``--target``, else the spec's `hardware` block, else decided at launch."""
+    name = target or hardware.gpu
+    profile = PROFILES[name] if name else UNKNOWN
+    if hardware.gpu_memory is not None:
+        name = profile.name if profile is not UNKNOWN else f"gpu with {hardware.gpu_memory}"
+        profile = replace(
+            profile,
+            name=name,
+            accelerator="cuda" if profile.accelerator == "any" else profile.accelerator,
+            device_memory=hardware.gpu_memory.bytes,
+        )
+    if isinstance(hardware.gpus, int) and profile.accelerator != "cpu":
+        profile = replace(profile, devices_per_node=max(hardware.gpus, 1))
+        if hardware.gpus == 0:
+            profile = PROFILES["cpu"]
+    return replace(profile, nodes=hardware.nodes)
+
+
+def _memory_total() -> int | None:
+    try:
+        for line in open("/proc/meminfo", encoding="utf-8"):
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def detect() -> HardwareProfile:
+    """The devices visible here: CUDA GPUs through `nvidia-smi`, else this CPU."""
+    smi = shutil.which("nvidia-smi")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if smi and visible != "":
+        try:
+            out = subprocess.run(
+                [smi, "--query-gpu=name,memory.total,compute_cap", "--format=csv,noheader,nounits"],
+                capture_output=True,
+                text=True,
+                timeout=20,
+                check=True,
+            ).stdout
+            rows = [[cell.strip() for cell in line.split(",")] for line in out.strip().splitlines() if line.strip()]
+        except (OSError, subprocess.SubprocessError):
+            rows = []
+        if visible:
+            wanted = {int(i) for i in visible.split(",") if i.strip().isdigit()}
+            rows = [row for i, row in enumerate(rows) if i in wanted] or rows
+        if rows:
+            name, memory, capability = rows[0][0], int(float(rows[0][1])) * 2**20, float(rows[0][2])
+            return HardwareProfile(
+                f"detected: {len(rows)} x {name}",
+                "cuda",
+                len(rows),
+                1,
+                memory,
+                capability >= 8.0,
+                capability >= 6.0,
+                None,
+            )
+    return HardwareProfile("detected: cpu", "cpu", 1, 1, _memory_total(), False, False, None)

@@ -1,0 +1,62 @@
+"""The planner: an ordered list of small passes, each deciding one section of the Plan.
+
+Hardware is an input (a HardwareProfile), never detected here; passes are pure.
+"""
+
+from __future__ import annotations
+
+from ..hardware import HardwareProfile
+from ..plan import Inputs, Plan
+from .base import decide_base
+from .batch import decide_batch
+from .data import decide_data
+from .distribution import decide_distribution
+from .evaluation import decide_eval
+from .outputs import decide_outputs
+from .precision import decide_precision
+from .schedule import decide_schedule
+from .strategy import decide_strategy
+from .tokenizer import decide_tokenizer
+
+PASSES = (
+    decide_base,
+    decide_tokenizer,
+    decide_data,
+    decide_strategy,
+    decide_distribution,
+    decide_precision,
+    decide_batch,
+    decide_schedule,
+    decide_eval,
+    decide_outputs,
+)
+
+
+def draft(inputs: Inputs) -> Plan:
+    """A plan with only its inputs and identity filled in."""
+    spec = inputs.spec
+    return Plan(
+        inputs=inputs,
+        name=spec.name,
+        domain=spec.domain,
+        description=spec.description,
+        spec_file=inputs.spec_file,
+        spec_hash=inputs.spec_hash,
+        overrides=inputs.overrides,
+    )
+
+
+def run_passes(plan: Plan, passes=PASSES) -> Plan:
+    for decide in passes:
+        plan = decide(plan)
+    return plan
+
+
+def make_plan(inputs: Inputs) -> Plan:
+    """Run every pass over a draft of ``inputs``."""
+    plan = run_passes(draft(inputs))
+    offline = plan.base.source != "hub" and plan.tokenizer.source != "named" and plan.data.loader != "hub"
+    return plan.with_(offline=offline)
+
+
+__all__ = ["PASSES", "HardwareProfile", "draft", "make_plan", "run_passes"]

@@ -1,0 +1,35 @@
+"""Decide how many processes run and how work is spread over them."""
+
+from __future__ import annotations
+
+from ..plan import HardwarePlan, Plan
+
+
+def decide_distribution(plan: Plan) -> Plan:
+    """Processes and the distribution strategy for the target hardware.
+
+    >>> from ftspec.planner.testing import plan_until
+    >>> h = plan_until('hardware { gpus = 8 }', decide_distribution, target="h100").hardware
+    >>> h.processes, h.distributed
+    (8, 'ddp')
+    >>> plan_until('', decide_distribution, target="cpu").hardware.distributed
+    'none'
+    """
+    profile = plan.inputs.hardware
+    wanted = plan.spec.hardware.distributed
+    processes = profile.processes if profile.accelerator == "cuda" else profile.nodes
+    distributed = wanted if wanted != "auto" else ("ddp" if processes > 1 else "none")
+    if processes == 1 and distributed != "none":
+        plan = plan.note(f"distributed = {distributed} with one process: it runs as a single process")
+        distributed = "none"
+    decided = HardwarePlan(
+        target=profile.name,
+        accelerator=profile.accelerator,
+        nodes=profile.nodes,
+        devices_per_node=profile.devices_per_node,
+        processes=processes,
+        device_memory_gib=round(profile.device_memory / 2**30, 2) if profile.device_memory else None,
+        precision="auto",
+        distributed=distributed,
+    )
+    return plan.with_(hardware=decided)

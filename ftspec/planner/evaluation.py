@@ -1,0 +1,32 @@
+"""Decide what the evaluation harness measures."""
+
+from __future__ import annotations
+
+from ..plan import EvalPlan, Plan
+
+DEFAULT_METRICS = {
+    "text": ("perplexity", "loss"),
+    "instruction": ("perplexity", "loss", "response_loss"),
+    "chat": ("perplexity", "loss", "response_loss"),
+    "classification": ("accuracy", "macro_f1", "precision", "recall", "confusion_matrix"),
+}
+
+
+def decide_eval(plan: Plan) -> Plan:
+    """Metrics by task unless the spec lists them; the batch size follows training's micro-batch.
+
+    >>> from ftspec.planner.testing import plan_until
+    >>> plan_until('', decide_eval).eval.metrics
+    ('perplexity', 'loss')
+    """
+    spec = plan.spec.eval
+    decided = EvalPlan(
+        metrics=tuple(spec.metrics) if spec.metrics else DEFAULT_METRICS[plan.data.format],
+        compare_base=spec.compare_base,
+        prompts=tuple(spec.prompts),
+        max_new_tokens=spec.max_new_tokens,
+        every=spec.every,
+        per_epoch=spec.per_epoch,
+        batch_size=spec.batch_size or plan.train.micro_batch_size,
+    )
+    return plan.with_(eval=decided)

@@ -1,0 +1,48 @@
+"""Decide the training precision, and the dtype the base weights load in."""
+
+from __future__ import annotations
+
+from ..diagnostics import Diagnostic
+from ..plan import Plan
+from ..schema import PEFT_KINDS
+
+DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+
+def decide_precision(plan: Plan) -> Plan:
+    """bf16 where every device has it, fp16 on older GPUs, fp32 on CPU; `auto` when unknown until launch.
+
+    >>> from ftspec.planner.testing import plan_until
+    >>> [plan_until('', decide_precision, target=t).hardware.precision for t in ("h100", "t4", "cpu")]
+    ['bf16', 'fp16', 'fp32']
+    >>> plan_until('', decide_precision).hardware.precision
+    'auto'
+    """
+    profile, wanted = plan.inputs.hardware, plan.spec.train.precision
+    if wanted == "auto":
+        if profile.accelerator == "any" or profile.bf16 is None:
+            precision = "auto"
+        elif profile.bf16:
+            precision = "bf16"
+        elif profile.fp16:
+            precision = "fp16"
+        else:
+            precision = "fp32"
+    else:
+        precision = wanted
+        supported = {"bf16": profile.bf16, "fp16": profile.fp16}.get(wanted, True)
+        if supported is False:
+            plan = plan.diagnose(
+                Diagnostic(
+                    "FT402",
+                    f"`precision = {wanted}` is not supported by the target `{profile.name}`",
+                    plan.inputs.sources.at("train", "precision"),
+                    "use `precision = auto` to pick the best the hardware has",
+                )
+            )
+    base = plan.base
+    if base.dtype == "auto":
+        # A frozen base can live in the compute dtype; trained weights stay fp32 (mixed precision).
+        frozen = plan.spec.strategy.kind in PEFT_KINDS and precision in DTYPES and precision != "fp32"
+        base = base.model_copy(update={"dtype": DTYPES[precision] if frozen else "float32"})
+    return plan.with_(hardware=plan.hardware.model_copy(update={"precision": precision}), base=base)

@@ -1,0 +1,32 @@
+"""Decide the tokenizer: the base's own, a named one, or a byte-level BPE learned from the data."""
+
+from __future__ import annotations
+
+from ..plan import Plan, TokenizerPlan
+
+EOS, PAD = "<|endoftext|>", "<|pad|>"
+
+
+def decide_tokenizer(plan: Plan) -> Plan:
+    """Where the tokenizer comes from.
+
+    >>> from ftspec.planner.testing import plan_until
+    >>> plan_until('strategy scratch { }', decide_tokenizer).tokenizer.source
+    'train'
+    >>> plan_until('', decide_tokenizer).tokenizer.model
+    'org/model'
+    """
+    spec, base = plan.spec, plan.base
+    if spec.tokenizer.train:
+        decided = TokenizerPlan(
+            source="train", model=None, path=None, vocab_size=spec.tokenizer.vocab_size, eos_token=EOS, pad_token=PAD
+        )
+    elif spec.tokenizer.model is not None:
+        decided = TokenizerPlan(
+            source="named", model=spec.tokenizer.model, path=None, vocab_size=None, eos_token=None, pad_token=None
+        )
+    else:
+        decided = TokenizerPlan(
+            source="base", model=base.model, path=base.path, vocab_size=None, eos_token=None, pad_token=None
+        )
+    return plan.with_(tokenizer=decided)

@@ -1,0 +1,68 @@
+"""Render a Plan into the files of `generated/<name>/` with Jinja2 templates.
+
+Templates see only the resolved plan (paths already relative to the output
+directory) and write values through the `py`/`assign` filters, which produce
+Python literals; StrictUndefined turns a missing value into a compile error.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+
+from . import pyliteral
+from .plan import Plan, plan_dict
+
+TEMPLATES = Path(__file__).with_name("templates")
+LAUNCH = "accelerate launch --config_file accelerate_config.yaml train.py"
+
+
+def docstring(text) -> str:
+    """Text that is safe inside a triple-quoted docstring."""
+    return str(text).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
+
+def yaml_string(text) -> str:
+    """A double-quoted YAML scalar (JSON strings are valid YAML)."""
+    return json.dumps(str(text))
+
+
+def shell_word(text) -> str:
+    """A single-quoted shell word."""
+    return "'" + str(text).replace("'", "'\"'\"'") + "'"
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters.update(
+        py=pyliteral.literal, assign=pyliteral.assign, docstring=docstring, yaml=yaml_string, shell=shell_word
+    )
+    return env
+
+
+def context(plan: Plan, out_dir: Path) -> dict:
+    return {"plan": plan_dict(plan, out_dir), "launch_command": LAUNCH}
+
+
+def render(plan: Plan, out_dir: Path) -> dict[str, str]:
+    """Every file of the output directory, by name, as text."""
+    env, ctx = environment(), context(plan, out_dir)
+    files = {
+        "train.py": env.get_template("train.py.j2").render(ctx),
+        "accelerate_config.yaml": env.get_template("accelerate_config.yaml.j2").render(ctx),
+        "launch.sh": env.get_template("launch.sh.j2").render(ctx),
+        "README.md": env.get_template("README.md.j2").render(ctx),
+        "plan.json": json.dumps(ctx["plan"], indent=2, sort_keys=True) + "\n",
+    }
+    return dict(sorted(files.items()))

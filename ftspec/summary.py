@@ -1,0 +1,90 @@
+"""A plan as a short table for the terminal (`ftspec plan`)."""
+
+from __future__ import annotations
+
+
+def _base(plan: dict) -> str:
+    base = plan["base"]
+    if base["source"] == "none":
+        return "none: a new model with random weights"
+    if base["source"] == "hub":
+        return f"{base['model']} (hub, revision {base['revision']})"
+    if base["source"] == "spec":
+        return f"the model of spec {base['spec']} ({base['path']})"
+    return f"{base['path']} (local)"
+
+
+def _strategy(plan: dict) -> str:
+    strategy = plan["strategy"]
+    text = strategy["kind"]
+    if strategy["peft"]:
+        shown = {k: v for k, v in strategy["peft"].items() if v not in (None, False, [])}
+        text += f" ({strategy['peft_class']}: " + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")"
+    if strategy["architecture"]:
+        arch = strategy["architecture"]
+        text += (
+            f" ({arch['model_type']}: hidden {arch['hidden_size']}, {arch['num_hidden_layers']} layers, "
+            f"{arch['num_attention_heads']} heads, context {arch['max_position_embeddings']})"
+        )
+    if strategy["quantization"]:
+        q = strategy["quantization"]
+        text += f"; base in {q['bits']}-bit" + (f" {q['quant_type']}" if q["bits"] == 4 else "")
+    return text
+
+
+def _data(plan: dict) -> str:
+    data = plan["data"]
+    source = data["hub"] or ", ".join(data["train"])
+    held = ", ".join(data["eval"]) if data["eval"] else f"{data['eval_split']:.0%} of the rows"
+    packed = ", packed" if data["packing"] else ""
+    return f"{data['format']} from {source}; held out: {held}; {data['max_length']} tokens{packed}"
+
+
+def _training(plan: dict) -> str:
+    train = plan["train"]
+    length = f"{train['max_steps']} steps" if train["max_steps"] else f"{train['epochs']} epoch(s)"
+    warmup = (
+        f"{train['warmup_ratio']:.0%} warm-up"
+        if train["warmup_ratio"] is not None
+        else f"{train['warmup_steps']} warm-up steps"
+    )
+    return (
+        f"{length}, {train['optimizer']} at {train['learning_rate']:g} ({train['scheduler']}, {warmup}); "
+        f"batch {train['effective_batch_size']} = {train['micro_batch_size']} x {train['grad_accum']} accumulated"
+        f" x {plan['hardware']['processes']} process(es)"
+    )
+
+
+def _hardware(plan: dict) -> str:
+    hw = plan["hardware"]
+    memory = f", {hw['device_memory_gib']:g} GiB each" if hw["device_memory_gib"] else ""
+    return (
+        f"{hw['target']}: {hw['nodes']} node(s) x {hw['devices_per_node']} device(s){memory}; "
+        f"precision {hw['precision']}; distributed {hw['distributed']}"
+    )
+
+
+def plan_table(plan: dict) -> str:
+    """The decisions of a plan (paths relative to the working directory), one per line."""
+    rows = [
+        ("base", _base(plan)),
+        (
+            "tokenizer",
+            plan["tokenizer"]["source"]
+            + (f", vocabulary {plan['tokenizer']['vocab_size']}" if plan["tokenizer"]["vocab_size"] else ""),
+        ),
+        ("strategy", _strategy(plan)),
+        ("data", _data(plan)),
+        ("training", _training(plan)),
+        ("hardware", _hardware(plan)),
+        (
+            "evaluation",
+            ", ".join(plan["eval"]["metrics"]) + ("; against the base" if plan["eval"]["compare_base"] else ""),
+        ),
+        ("output", plan["output"]["dir"]),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"plan for {plan['name']} (spec sha256 {plan['spec_hash'][:16]})"]
+    lines += [f"  {name:<{width}}  {value}" for name, value in rows]
+    lines += [f"  note: {note}" for note in plan["notes"]]
+    return "\n".join(lines)

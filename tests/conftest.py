@@ -1,0 +1,48 @@
+"""Shared test set-up: offline Hugging Face, a private cache, and `--update-golden`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", help="rewrite generated/ and expected outputs")
+
+
+@pytest.fixture(scope="session")
+def update_golden(request) -> bool:
+    return request.config.getoption("--update-golden")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def offline_hub(tmp_path_factory):
+    """Nothing may reach the network; every cache lives in a temporary directory."""
+    home = tmp_path_factory.mktemp("hf-home")
+    values = {
+        "HF_HOME": str(home),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def ftspec_command(*args: str) -> list[str]:
+    """The ftspec CLI, run by the interpreter running the tests."""
+    return [sys.executable, "-m", "ftspec", *args]

@@ -1,0 +1,50 @@
+"""One broken spec per diagnostic code, each with its exact expected output.
+
+A case is `diagnostics/FTnnn-what.ft`; its first line may be `# args: ...` for
+extra command-line arguments. `FTnnn-what.expected` holds the exit code and
+what `ftspec check` prints on stderr; `pytest --update-golden` rewrites them.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from ftspec import CODES
+from ftspec.cli import main
+
+CASES = Path(__file__).with_name("diagnostics")
+FILES = sorted(CASES.glob("FT*.ft"))
+
+
+def run_case(path: Path, monkeypatch, capsys) -> str:
+    first = path.read_text(encoding="utf-8").splitlines()[0]
+    args = shlex.split(first[len("# args:") :]) if first.startswith("# args:") else []
+    monkeypatch.chdir(CASES)
+    status = main(["check", path.name, *args])
+    captured = capsys.readouterr()
+    return f"exit: {status}\n{captured.err}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_diagnostic_case(path, monkeypatch, capsys, update_golden):
+    got = run_case(path, monkeypatch, capsys)
+    expected = path.with_suffix(".expected")
+    if update_golden:
+        expected.write_text(got, encoding="utf-8")
+    assert got == expected.read_text(encoding="utf-8")
+    code = path.name[:5]
+    assert re.search(rf":\d+:\d+: {code} ", got) or f"ftspec: {code} " in got, f"{code} is not reported"
+    assert "Traceback" not in got
+
+
+def test_every_code_has_a_case():
+    covered = {path.name[:5] for path in FILES}
+    assert sorted(set(CODES) - covered) == []
+
+
+def test_every_case_names_a_known_code():
+    assert sorted({path.name[:5] for path in FILES} - set(CODES)) == []

@@ -1,0 +1,108 @@
+"""Training for real, a few steps each: `ftspec run` on the shipped examples, and the core strategies.
+
+These start `accelerate launch` processes and take about two minutes in all on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, ftspec_command
+
+pytestmark = pytest.mark.slow
+
+
+def few_steps(text: str, steps: int) -> str:
+    """The spec with its epochs replaced by a few optimizer steps."""
+    return re.sub(r"(?m)^(\s*)epochs\s*=\s*\d+", rf"\1max_steps = {steps}", text)
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    done = subprocess.run(ftspec_command(*args), cwd=cwd, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "Traceback" not in done.stderr
+    return done
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory) -> Path:
+    """A copy of the examples, cut to a few steps, after `ftspec run specs/cricket-coach.ft`."""
+    root = tmp_path_factory.mktemp("project")
+    (root / "pyproject.toml").write_text("")  # marks the project root: runs/ goes here
+    shutil.copytree(ROOT / "data", root / "data")
+    (root / "specs").mkdir()
+    for name, steps in (("tiny-base", 8), ("cricket-coach", 4)):
+        text = (ROOT / "specs" / f"{name}.ft").read_text(encoding="utf-8")
+        (root / "specs" / f"{name}.ft").write_text(few_steps(text, steps), encoding="utf-8")
+    done = run("run", "specs/cricket-coach.ft", cwd=root)
+    (root / "run.log").write_text(done.stdout + done.stderr)
+    return root
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "logs" / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_run_builds_the_base_first_then_tunes_it(project):
+    log = (project / "run.log").read_text()
+    assert "building the base `tiny-base` first" in log
+    assert log.index("training tiny-base") < log.index("training cricket-coach")
+    base, coach = project / "runs" / "tiny-base", project / "runs" / "cricket-coach"
+    assert (base / "model" / "config.json").is_file() and (base / "model" / "tokenizer.json").is_file()
+    assert (coach / "adapter" / "adapter_config.json").is_file()
+    assert (coach / "model" / "config.json").is_file()  # merge = true
+    assert [m["step"] for m in metrics(base) if "loss" in m][-1] == 8
+    assert all(m["loss"] > 0 for m in metrics(coach) if "loss" in m)
+    assert (coach / "spec" / "cricket-coach.ft").is_file() and (coach / "train.py").is_file()
+
+
+def test_the_saved_adapter_loads_back_and_matches_the_merged_model(project):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    runs = project / "runs"
+    tokenizer = AutoTokenizer.from_pretrained(runs / "cricket-coach" / "adapter")
+    base = AutoModelForCausalLM.from_pretrained(runs / "tiny-base" / "model")
+    tuned = PeftModel.from_pretrained(base, runs / "cricket-coach" / "adapter").eval()
+    merged = AutoModelForCausalLM.from_pretrained(runs / "cricket-coach" / "model").eval()
+    ids = tokenizer("### Question:\nHow do I swing a cricket ball?\n\n### Answer:\n", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        assert torch.allclose(tuned(ids).logits, merged(ids).logits, atol=1e-4)
+
+
+CORE = {
+    "full-text": ('data { train = "../data/general/python-docs.txt"\n max_length = 128 }\n', "full", "model"),
+    "full-instruction": (
+        'data { train = "../data/cricket/coaching.jsonl"\n format = instruction\n'
+        ' prompt = "question"\n response = "answer"\n max_length = 128 }\n',
+        "full",
+        "model",
+    ),
+    "lora-text": (
+        'data { train = "../data/general/python-docs.txt"\n max_length = 128 }\n',
+        "lora { rank = 4 }",
+        "adapter",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORE))
+def test_core_strategy_trains_and_saves(project, case):
+    data, strategy, saves = CORE[case]
+    kind, _, options = strategy.partition(" ")
+    spec = project / "specs" / f"{case}.ft"
+    spec.write_text(
+        f'name = "{case}"\nbase {{ spec = "tiny-base.ft" }}\n{data}strategy {kind} {options or "{ }"}\n'
+        "train {\n  max_steps = 3\n  batch_size = 4\n}\n"
+    )
+    run("run", str(spec.relative_to(project)), cwd=project)
+    out = project / "runs" / case
+    assert (out / saves / ("adapter_config.json" if saves == "adapter" else "config.json")).is_file()
+    losses = [m["loss"] for m in metrics(out) if "loss" in m]
+    assert losses and all(loss == loss and loss > 0 for loss in losses)
