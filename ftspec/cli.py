@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from . import api
-from .console import print_diagnostics, shown
+from .console import print_diagnostics, report, shown
 from .hardware import PROFILES
 
 TARGETS = (*PROFILES, "detect")
@@ -30,6 +30,46 @@ def cmd_check(args) -> int:
             status = 1
         elif not result.diagnostics:
             print(f"{path}: ok")
+    return status
+
+
+def cmd_fmt(args) -> int:
+    from .fmt import format_source, read_source, write_atomic
+
+    def formatted(path: str, text: str) -> str | None:
+        result, diagnostics = format_source(text, path)
+        if result is None:
+            report(list(diagnostics), {path: text}, path)
+        return result
+
+    if args.specs == ["-"]:
+        text = sys.stdin.buffer.read().decode("utf-8", errors="replace")
+        result = formatted("<stdin>", text)
+        if result is not None and not args.check:
+            sys.stdout.write(result)
+        elif result is not None and result != text:
+            print("would reformat -", file=sys.stderr)  # stdout is kept for the text itself
+        return int(result is None or (args.check and result != text))
+    status = 0
+    for path in args.specs:
+        try:
+            text = read_source(path)
+        except (OSError, UnicodeDecodeError) as err:
+            reason = "not UTF-8 text" if isinstance(err, UnicodeDecodeError) else (err.strerror or str(err)).lower()
+            print(f"ftspec: cannot format {path}: {reason}", file=sys.stderr)
+            status = 1
+            continue
+        result = formatted(path, text)
+        if result is None:
+            status = 1
+        elif result == text:
+            continue
+        elif args.check:
+            print(f"would reformat {path}")
+            status = 1
+        else:
+            write_atomic(path, result)
+            print(f"formatted {path}")
     return status
 
 
@@ -94,6 +134,11 @@ def parser() -> argparse.ArgumentParser:
     target(check)
     check.add_argument("--strict", action="store_true", help="treat warnings as errors")
     check.set_defaults(func=cmd_check)
+
+    fmt = commands.add_parser("fmt", help="rewrite specs in the canonical layout (`-`: stdin to stdout)")
+    fmt.add_argument("specs", nargs="+", metavar="SPEC", help="spec files, or `-` alone for standard input")
+    fmt.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would be reformatted")
+    fmt.set_defaults(func=cmd_fmt)
 
     plan = commands.add_parser("plan", help="print the resolved plan")
     common(plan)

@@ -17,12 +17,16 @@ def shown(path: Path) -> str:
 
 
 def print_diagnostics(result) -> None:
-    """Every diagnostic of ``result`` on stderr, then a one-line count."""
-    diagnostics = result.diagnostics
+    """Every diagnostic of a pipeline result on stderr, then a one-line count."""
+    report(result.diagnostics, result.sources, result.loaded.path)
+
+
+def report(diagnostics, sources: dict[str, str], path: Path | str) -> None:
+    """``diagnostics`` rendered against ``sources`` on stderr, then a one-line count for ``path``."""
     if not diagnostics:
         return
-    print(render_all(diagnostics, result.sources), file=sys.stderr)
+    print(render_all(diagnostics, sources), file=sys.stderr)
     errors = sum(d.is_error for d in diagnostics)
     warnings = len(diagnostics) - errors
     parts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((errors, "error"), (warnings, "warning")) if n]
-    print(f"\n{shown(result.loaded.path)}: " + ", ".join(parts), file=sys.stderr)
+    print(f"\n{shown(Path(path))}: " + ", ".join(parts), file=sys.stderr)
