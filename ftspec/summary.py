@@ -9,6 +9,8 @@ def _base(plan: dict) -> str:
         return "none: a new model with random weights"
     if base["source"] == "hub":
         return f"{base['model']} (hub, revision {base['revision']})"
+    if base["source"] == "package":
+        return f"{base['model']} (a directory of an installed Python package)"
     if base["source"] == "spec":
         return f"the model of spec {base['spec']} ({base['path']})"
     return f"{base['path']} (local)"

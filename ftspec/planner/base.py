@@ -13,6 +13,8 @@ def decide_base(plan: Plan) -> Plan:
     'main'
     >>> plan_until('base { spec = "other.ft" }', decide_base).base.path.as_posix()
     '/project/runs/base/model'
+    >>> plan_until('base { model = "package:pkg/model" }', decide_base).base.package
+    ('pkg', 'model')
     """
     base, inputs = plan.spec.base, plan.inputs
     if base is None:
@@ -31,6 +33,9 @@ def decide_base(plan: Plan) -> Plan:
             spec=inputs.dependency_name,
             **common,
         )
+    elif inputs.base_package is not None:
+        decided = BasePlan(source="package", model=base.model, path=None, package=inputs.base_package,
+                           revision=None, spec=None, **common)
     elif inputs.base_dir is not None:
         decided = BasePlan(source="local", model=None, path=inputs.base_dir, revision=None, spec=None, **common)
     else:

@@ -39,6 +39,8 @@ def inputs_from_text(text: str = "", target: str | None = None) -> Inputs:
     if spec is None:
         raise FtspecError(diags)
     hardware = from_block(spec.hardware, target)
+    model = spec.base.model if spec.base else None
+    package = tuple(model[len("package:") :].split("/", 1)) if model and model.startswith("package:") else None
     train = () if spec.data.train.startswith("hub:") else (ROOT / "data" / spec.data.train,)
     evals = (ROOT / "data" / spec.data.eval,) if spec.data.eval else ()
     return Inputs(
@@ -51,6 +53,7 @@ def inputs_from_text(text: str = "", target: str | None = None) -> Inputs:
         project_root=ROOT,
         hardware=hardware,
         output_dir=(ROOT / "specs" / spec.output.dir) if spec.output.dir else ROOT / "runs" / spec.name,
+        base_package=package,
         dependency_output=ROOT / "runs" / "base" if spec.base and spec.base.spec else None,
         dependency_name="base" if spec.base and spec.base.spec else None,
     )

@@ -9,6 +9,7 @@ Launch it from this directory with
 Relative paths below start from this file's directory.
 """
 
+import importlib.util
 import json
 import math
 import shutil
@@ -158,37 +159,54 @@ def load_tokenizer(train_rows):
     return tokenizer
 
 
-def build_model(tokenizer):
-    """The model to train: qlora adapters on a frozen base."""
-    if QUANTIZATION["bits"] == 4:
-        compute = QUANTIZATION["compute_dtype"]
-        compute = BASE_DTYPE if compute == "auto" else getattr(torch, compute)
-        quantization = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type=QUANTIZATION["quant_type"],
-            bnb_4bit_use_double_quant=QUANTIZATION["double_quant"],
-            bnb_4bit_compute_dtype=compute,
-        )
-    else:
-        quantization = BitsAndBytesConfig(load_in_8bit=True)
-    model = AutoModelForSequenceClassification.from_pretrained(
+def load_base(dtype, **options):
+    """The pretrained model, with a new classification head."""
+    return AutoModelForSequenceClassification.from_pretrained(
         BASE_MODEL,
         revision=BASE_REVISION,
-        dtype=BASE_DTYPE,
+        dtype=dtype,
         trust_remote_code=TRUST_REMOTE_CODE,
         num_labels=len(LABELS),
         id2label=dict(enumerate(LABELS)),
         label2id={label: index for index, label in enumerate(LABELS)},
-        quantization_config=quantization,
+        **options,
     )
+
+
+def quantization_config():
+    """How bitsandbytes stores the frozen base: 4-bit {nf4, fp4} or 8-bit."""
+    # The new classification head (and BERT's pooler) train in full precision.
+    keep = ["classifier", "score", "pooler"]
+    if QUANTIZATION["bits"] == 8:
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=keep)
+    compute = QUANTIZATION["compute_dtype"]
+    compute = BASE_DTYPE if compute == "auto" else getattr(torch, compute)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=QUANTIZATION["quant_type"],
+        bnb_4bit_use_double_quant=QUANTIZATION["double_quant"],
+        bnb_4bit_compute_dtype=compute,
+        llm_int8_skip_modules=keep,
+    )
+
+
+def build_model(tokenizer):
+    """The model to train: qlora adapters on a frozen base."""
+    model = load_base(BASE_DTYPE, quantization_config=quantization_config())
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
+    # bitsandbytes repacks 4-bit weights for fast CPU inference the first time a layer runs
+    # in eval mode, and that layout has no backward pass: keep the training layout.
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
     model = prepare_model_for_kbit_training(
         model, use_gradient_checkpointing=GRADIENT_CHECKPOINTING
     )
     # peft asks transformers a deprecated question here; the FutureWarning is not for us.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
-    model = get_peft_model(model, LoraConfig(task_type="SEQ_CLS", **ADAPTER))
+    config = LoraConfig(task_type="SEQ_CLS", **ADAPTER)
+    model = get_peft_model(model, config)
     return model
 
 
@@ -236,8 +254,22 @@ def make_optimizer(model):
     return torch.optim.AdamW(groups, lr=LEARNING_RATE)
 
 
+def write_metrics(record, accelerator):
+    """Append one record to the metrics file (and TensorBoard when it is installed)."""
+    if accelerator.is_main_process:
+        with METRICS_FILE.open("a") as out:
+            out.write(json.dumps(record) + "\n")
+    values = {key: value for key, value in record.items() if key != "step"}
+    accelerator.log(values, step=record["step"])
+
+
 def main():
-    accelerator = Accelerator(mixed_precision=MIXED_PRECISION or pick_precision())
+    tensorboard = importlib.util.find_spec("tensorboard") is not None
+    accelerator = Accelerator(
+        mixed_precision=MIXED_PRECISION or pick_precision(),
+        log_with="tensorboard" if tensorboard else None,
+        project_dir=METRICS_FILE.parent,
+    )
     set_seed(SEED)
     log = accelerator.print
 
@@ -283,6 +315,11 @@ def main():
     if accelerator.is_main_process:
         METRICS_FILE.parent.mkdir(parents=True, exist_ok=True)
         METRICS_FILE.write_text("")
+    accelerator.init_trackers("train")
+    # The held-out loss before any step: the baseline the tuned model must beat.
+    eval_loss = evaluate(model, eval_loader, accelerator)
+    log(f"held-out loss before training {eval_loss:.4f}")
+    write_metrics({"step": 0, "eval_loss": eval_loss}, accelerator)
     processes = accelerator.num_processes
     batch = f"{MICRO_BATCH_SIZE} x {GRAD_ACCUM} x {processes}"
     log(f"training: {epochs} epoch(s), {total_steps} optimizer steps of {batch} rows")
@@ -295,8 +332,8 @@ def main():
             group = [batch for _, batch in zip(range(GRAD_ACCUM), batches)]
             if not group:
                 break
-            # One optimizer step: the loss is the mean over every counted example of the
-            # whole step, on every process, however the micro-batches divide them.
+            # The loss of an optimizer step is the mean over every counted example of the
+            # step, on every process, however the micro-batches divide them.
             counted = torch.tensor(
                 sum(len(batch["labels"]) for batch in group), device=accelerator.device
             )
@@ -305,7 +342,8 @@ def main():
                 last = index == len(group) - 1
                 with nullcontext() if last else accelerator.no_sync(model):
                     loss, _ = summed_loss(model, batch)
-                    accelerator.backward(loss * processes / step_count)
+                    objective = loss * processes / step_count
+                    accelerator.backward(objective)
                 window_loss += loss.item()
                 window_tokens += batch["input_ids"].numel()
             window_count += counted.item()
@@ -328,17 +366,13 @@ def main():
                     f"step {step}/{total_steps} | epoch {record['epoch']} | loss {record['loss']:.4f}"
                     f" | lr {record['learning_rate']:.2e} | {record['tokens_per_s']:,.0f} tokens/s"
                 )
-                if accelerator.is_main_process:
-                    with METRICS_FILE.open("a") as out:
-                        out.write(json.dumps(record) + "\n")
+                write_metrics(record, accelerator)
                 window_loss, window_count, window_tokens = 0.0, 0, 0
                 started = time.perf_counter()
 
     eval_loss = evaluate(model, eval_loader, accelerator)
     log(f"held-out loss {eval_loss:.4f}")
-    if accelerator.is_main_process:
-        with METRICS_FILE.open("a") as out:
-            out.write(json.dumps({"step": step, "eval_loss": eval_loss}) + "\n")
+    write_metrics({"step": step, "eval_loss": eval_loss}, accelerator)
 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -352,16 +386,8 @@ def main():
         log(f"saved the adapter to {ADAPTER_DIR}")
         if MERGE:
             # Merge into the full-precision base: merging into a quantized base is not exact.
-            base = AutoModelForSequenceClassification.from_pretrained(
-                BASE_MODEL,
-                revision=BASE_REVISION,
-                dtype=torch.float32,
-                trust_remote_code=TRUST_REMOTE_CODE,
-                num_labels=len(LABELS),
-                id2label=dict(enumerate(LABELS)),
-                label2id={label: index for index, label in enumerate(LABELS)},
-            )
-            merged = PeftModel.from_pretrained(base, ADAPTER_DIR).merge_and_unload()
+            merged = PeftModel.from_pretrained(load_base(torch.float32), ADAPTER_DIR)
+            merged = merged.merge_and_unload()
 
             def save_merged(directory):
                 merged.save_pretrained(directory)

@@ -11,6 +11,7 @@ Launch it from this directory with
 Relative paths below start from this file's directory.
 """
 
+import importlib.util
 import json
 import math
 import shutil
@@ -188,14 +189,20 @@ def load_tokenizer(train_rows):
     return tokenizer
 
 
-def build_model(tokenizer):
-    """The model to train: lora adapters on a frozen base."""
-    model = AutoModelForCausalLM.from_pretrained(
+def load_base(dtype, **options):
+    """The pretrained model."""
+    return AutoModelForCausalLM.from_pretrained(
         BASE_MODEL,
         revision=BASE_REVISION,
-        dtype=BASE_DTYPE,
+        dtype=dtype,
         trust_remote_code=TRUST_REMOTE_CODE,
+        **options,
     )
+
+
+def build_model(tokenizer):
+    """The model to train: lora adapters on a frozen base."""
+    model = load_base(BASE_DTYPE)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     if GRADIENT_CHECKPOINTING:
@@ -203,7 +210,8 @@ def build_model(tokenizer):
         model.enable_input_require_grads()
     # peft asks transformers a deprecated question here; the FutureWarning is not for us.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
-    model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **ADAPTER))
+    config = LoraConfig(task_type="CAUSAL_LM", **ADAPTER)
+    model = get_peft_model(model, config)
     return model
 
 
@@ -256,8 +264,22 @@ def make_optimizer(model):
     return torch.optim.AdamW(groups, lr=LEARNING_RATE)
 
 
+def write_metrics(record, accelerator):
+    """Append one record to the metrics file (and TensorBoard when it is installed)."""
+    if accelerator.is_main_process:
+        with METRICS_FILE.open("a") as out:
+            out.write(json.dumps(record) + "\n")
+    values = {key: value for key, value in record.items() if key != "step"}
+    accelerator.log(values, step=record["step"])
+
+
 def main():
-    accelerator = Accelerator(mixed_precision=MIXED_PRECISION or pick_precision())
+    tensorboard = importlib.util.find_spec("tensorboard") is not None
+    accelerator = Accelerator(
+        mixed_precision=MIXED_PRECISION or pick_precision(),
+        log_with="tensorboard" if tensorboard else None,
+        project_dir=METRICS_FILE.parent,
+    )
     set_seed(SEED)
     log = accelerator.print
 
@@ -303,6 +325,11 @@ def main():
     if accelerator.is_main_process:
         METRICS_FILE.parent.mkdir(parents=True, exist_ok=True)
         METRICS_FILE.write_text("")
+    accelerator.init_trackers("train")
+    # The held-out loss before any step: the baseline the tuned model must beat.
+    eval_loss = evaluate(model, eval_loader, accelerator)
+    log(f"held-out loss before training {eval_loss:.4f}")
+    write_metrics({"step": 0, "eval_loss": eval_loss}, accelerator)
     processes = accelerator.num_processes
     batch = f"{MICRO_BATCH_SIZE} x {GRAD_ACCUM} x {processes}"
     log(f"training: {epochs} epoch(s), {total_steps} optimizer steps of {batch} rows")
@@ -315,15 +342,16 @@ def main():
             group = [batch for _, batch in zip(range(GRAD_ACCUM), batches)]
             if not group:
                 break
-            # One optimizer step: the loss is the mean over every counted token of the
-            # whole step, on every process, however the micro-batches divide them.
+            # The loss of an optimizer step is the mean over every counted token of the
+            # step, on every process, however the micro-batches divide them.
             counted = sum((batch["labels"][:, 1:] != IGNORE).sum() for batch in group)
             step_count = accelerator.reduce(counted, "sum").clamp(min=1)
             for index, batch in enumerate(group):
                 last = index == len(group) - 1
                 with nullcontext() if last else accelerator.no_sync(model):
                     loss, _ = summed_loss(model, batch)
-                    accelerator.backward(loss * processes / step_count)
+                    objective = loss * processes / step_count
+                    accelerator.backward(objective)
                 window_loss += loss.item()
                 window_tokens += batch["input_ids"].numel()
             window_count += counted.item()
@@ -346,17 +374,13 @@ def main():
                     f"step {step}/{total_steps} | epoch {record['epoch']} | loss {record['loss']:.4f}"
                     f" | lr {record['learning_rate']:.2e} | {record['tokens_per_s']:,.0f} tokens/s"
                 )
-                if accelerator.is_main_process:
-                    with METRICS_FILE.open("a") as out:
-                        out.write(json.dumps(record) + "\n")
+                write_metrics(record, accelerator)
                 window_loss, window_count, window_tokens = 0.0, 0, 0
                 started = time.perf_counter()
 
     eval_loss = evaluate(model, eval_loader, accelerator)
     log(f"held-out loss {eval_loss:.4f}, perplexity {math.exp(min(eval_loss, 50)):.2f}")
-    if accelerator.is_main_process:
-        with METRICS_FILE.open("a") as out:
-            out.write(json.dumps({"step": step, "eval_loss": eval_loss}) + "\n")
+    write_metrics({"step": step, "eval_loss": eval_loss}, accelerator)
 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -370,13 +394,8 @@ def main():
         log(f"saved the adapter to {ADAPTER_DIR}")
         if MERGE:
             # Merge into the full-precision base: merging into a quantized base is not exact.
-            base = AutoModelForCausalLM.from_pretrained(
-                BASE_MODEL,
-                revision=BASE_REVISION,
-                dtype=torch.float32,
-                trust_remote_code=TRUST_REMOTE_CODE,
-            )
-            merged = PeftModel.from_pretrained(base, ADAPTER_DIR).merge_and_unload()
+            merged = PeftModel.from_pretrained(load_base(torch.float32), ADAPTER_DIR)
+            merged = merged.merge_and_unload()
 
             def save_merged(directory):
                 merged.save_pretrained(directory)

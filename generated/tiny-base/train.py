@@ -9,6 +9,7 @@ Launch it from this directory with
 Relative paths below start from this file's directory.
 """
 
+import importlib.util
 import json
 import math
 import shutil
@@ -188,7 +189,7 @@ def encode_all(rows, tokenizer):
 
 def load_tokenizer(train_rows):
     """The tokenizer, with a padding token."""
-    tokenizer = train_tokenizer(row[TEXT_COLUMN] for row in train_rows)
+    tokenizer = train_tokenizer(str(row[TEXT_COLUMN]) for row in train_rows)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -260,8 +261,22 @@ def make_optimizer(model):
     return torch.optim.AdamW(groups, lr=LEARNING_RATE)
 
 
+def write_metrics(record, accelerator):
+    """Append one record to the metrics file (and TensorBoard when it is installed)."""
+    if accelerator.is_main_process:
+        with METRICS_FILE.open("a") as out:
+            out.write(json.dumps(record) + "\n")
+    values = {key: value for key, value in record.items() if key != "step"}
+    accelerator.log(values, step=record["step"])
+
+
 def main():
-    accelerator = Accelerator(mixed_precision=MIXED_PRECISION or pick_precision())
+    tensorboard = importlib.util.find_spec("tensorboard") is not None
+    accelerator = Accelerator(
+        mixed_precision=MIXED_PRECISION or pick_precision(),
+        log_with="tensorboard" if tensorboard else None,
+        project_dir=METRICS_FILE.parent,
+    )
     set_seed(SEED)
     log = accelerator.print
 
@@ -307,6 +322,11 @@ def main():
     if accelerator.is_main_process:
         METRICS_FILE.parent.mkdir(parents=True, exist_ok=True)
         METRICS_FILE.write_text("")
+    accelerator.init_trackers("train")
+    # The held-out loss before any step: the baseline the tuned model must beat.
+    eval_loss = evaluate(model, eval_loader, accelerator)
+    log(f"held-out loss before training {eval_loss:.4f}")
+    write_metrics({"step": 0, "eval_loss": eval_loss}, accelerator)
     processes = accelerator.num_processes
     batch = f"{MICRO_BATCH_SIZE} x {GRAD_ACCUM} x {processes}"
     log(f"training: {epochs} epoch(s), {total_steps} optimizer steps of {batch} rows")
@@ -319,15 +339,16 @@ def main():
             group = [batch for _, batch in zip(range(GRAD_ACCUM), batches)]
             if not group:
                 break
-            # One optimizer step: the loss is the mean over every counted token of the
-            # whole step, on every process, however the micro-batches divide them.
+            # The loss of an optimizer step is the mean over every counted token of the
+            # step, on every process, however the micro-batches divide them.
             counted = sum((batch["labels"][:, 1:] != IGNORE).sum() for batch in group)
             step_count = accelerator.reduce(counted, "sum").clamp(min=1)
             for index, batch in enumerate(group):
                 last = index == len(group) - 1
                 with nullcontext() if last else accelerator.no_sync(model):
                     loss, _ = summed_loss(model, batch)
-                    accelerator.backward(loss * processes / step_count)
+                    objective = loss * processes / step_count
+                    accelerator.backward(objective)
                 window_loss += loss.item()
                 window_tokens += batch["input_ids"].numel()
             window_count += counted.item()
@@ -350,17 +371,13 @@ def main():
                     f"step {step}/{total_steps} | epoch {record['epoch']} | loss {record['loss']:.4f}"
                     f" | lr {record['learning_rate']:.2e} | {record['tokens_per_s']:,.0f} tokens/s"
                 )
-                if accelerator.is_main_process:
-                    with METRICS_FILE.open("a") as out:
-                        out.write(json.dumps(record) + "\n")
+                write_metrics(record, accelerator)
                 window_loss, window_count, window_tokens = 0.0, 0, 0
                 started = time.perf_counter()
 
     eval_loss = evaluate(model, eval_loader, accelerator)
     log(f"held-out loss {eval_loss:.4f}, perplexity {math.exp(min(eval_loss, 50)):.2f}")
-    if accelerator.is_main_process:
-        with METRICS_FILE.open("a") as out:
-            out.write(json.dumps({"step": step, "eval_loss": eval_loss}) + "\n")
+    write_metrics({"step": step, "eval_loss": eval_loss}, accelerator)
 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
