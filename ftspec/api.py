@@ -72,6 +72,10 @@ def inputs_for(loaded: Loaded, hardware: HardwareProfile) -> Inputs:
         dependency_name=dependency.spec.name if dependency is not None and dependency.spec else None,
         project_root=project_root(loaded.path.parent),
         hardware=hardware,
+        model_dims=loaded.model_dims,
+        dims_source=loaded.dims_source,
+        data_bytes=loaded.data_bytes,
+        data_rows=loaded.data_rows,
     )
 
 
@@ -86,6 +90,13 @@ def check(path: str | Path, overrides: tuple[str, ...] = (), target: str | None 
     if loaded.ok:
         result.plan = plan_spec(loaded, target)
     return result
+
+
+def check_data(plan: Plan):
+    """Read every row of the plan's data files: a DataReport of located faults and the quality report."""
+    from .datacheck import check_data as read_and_check  # only `check --data` and `run` read the data
+
+    return read_and_check(plan)
 
 
 def default_out_dir(loaded: Loaded) -> Path:

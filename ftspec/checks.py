@@ -200,6 +200,13 @@ def _evaluation(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
             "remove `compare_base = true`",
         )
     fmt = spec.data.format
+    if fmt == "classification" and spec.eval.prompts:
+        diags.error(
+            "FT211",
+            "`eval.prompts` asks for generated answers, but a classifier predicts labels",
+            sources.at("eval", "prompts"),
+            "remove `prompts`; the report shows the confusion matrix instead",
+        )
     for index, metric in enumerate(spec.eval.metrics or ()):
         if metric not in TASK_METRICS[fmt]:
             metrics = sources.setting("eval", "metrics")

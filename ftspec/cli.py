@@ -25,12 +25,28 @@ def cmd_check(args) -> int:
     status = 0
     for path in args.specs:
         result = api.check(path, tuple(args.set), args.target)
+        if args.data and result.ok:
+            status = max(status, _check_data(result, path, args.strict))
+            continue
         print_diagnostics(result)
         if _failed(result, args.strict):
             status = 1
         elif not result.diagnostics:
             print(f"{path}: ok")
     return status
+
+
+def _check_data(result: api.Result, path: str, strict: bool) -> int:
+    """`check --data`: the spec's and the data's diagnostics in one report, then the quality table."""
+    data = api.check_data(result.plan)
+    found = [*result.diagnostics, *data.diagnostics]
+    report(found, result.sources, result.loaded.path)
+    print(data.table())
+    if any(d.is_error for d in found) or (strict and found):
+        return 1
+    if not found:
+        print(f"{path}: ok")
+    return 0
 
 
 def cmd_fmt(args) -> int:
@@ -106,6 +122,12 @@ def cmd_run(args) -> int:
     return run(Path(args.spec), tuple(args.set), target=args.target, force=args.force)
 
 
+def cmd_eval(args) -> int:
+    from .run import evaluate
+
+    return evaluate(Path(args.spec), tuple(args.set), target=args.target)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="ftspec", description="Compile fine-tuning specs (.ft) into training scripts.")
     top.add_argument("--version", action="version", version="ftspec 0.1.0")
@@ -133,6 +155,7 @@ def parser() -> argparse.ArgumentParser:
     common(check, many=True)
     target(check)
     check.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    check.add_argument("--data", action="store_true", help="also read every data row; print a quality table")
     check.set_defaults(func=cmd_check)
 
     fmt = commands.add_parser("fmt", help="rewrite specs in the canonical layout (`-`: stdin to stdout)")
@@ -158,6 +181,11 @@ def parser() -> argparse.ArgumentParser:
     target(run, default="detect")
     run.add_argument("--force", action="store_true", help="rerun even when the results are up to date")
     run.set_defaults(func=cmd_run)
+
+    evaluation = commands.add_parser("eval", help="evaluate the last run again: tuned (and base) on held-out data")
+    common(evaluation)
+    target(evaluation, default="detect")
+    evaluation.set_defaults(func=cmd_eval)
     return top
 
 

@@ -140,7 +140,35 @@ CODES: dict[str, str] = {
     "FT402": "precision the target hardware does not support",
     # Advice (warnings)
     "FT501": "learning rate far from what the strategy usually needs",
+    # Data files (`check --data` and `run`)
+    "FT601": "data file that is not valid UTF-8",
+    "FT602": "data row that is not one JSON object",
+    "FT603": "CSV row with a different number of fields than the header",
+    "FT604": "data file without rows",
+    "FT605": "column the data format reads is missing from a data file",
+    "FT606": "label outside the declared `labels`",
+    "FT607": "empty or whitespace-only text in a column the format reads",
+    "FT608": "chat row that is not a list of role/content messages with an assistant turn",
+    "FT609": "template placeholder naming a column the data file lacks",
+    # Data quality (warnings)
+    "FT701": "many duplicate examples",
+    "FT702": "near-empty examples",
+    "FT703": "many examples longer than `max_length`",
+    "FT704": "label with few examples",
 }
+
+
+# A source line longer than LONG_LINE (a data row, say) is shown as a WINDOW of characters around the span.
+LONG_LINE, WINDOW = 200, 120
+
+
+def excerpt(source: str, column: int, end: int) -> tuple[str, int, int]:
+    """A window of a long line around columns [column, end), marked `…` where cut, and the span's columns in it."""
+    start = max(0, min(column - 1 - WINDOW // 3, len(source) - WINDOW))
+    stop = min(len(source), start + WINDOW)
+    shift = (1 if start else 0) - start
+    text = ("…" if start else "") + source[start:stop] + ("…" if stop < len(source) else "")
+    return text, column + shift, min(end, stop + 1) + shift
 
 
 def render(diagnostic: Diagnostic, sources: dict[str, str] | None = None) -> str:
@@ -161,12 +189,16 @@ def render(diagnostic: Diagnostic, sources: dict[str, str] | None = None) -> str
         if text is not None:
             source_lines = text.splitlines()
             if 1 <= span.line <= len(source_lines):
-                source = source_lines[span.line - 1].replace("\t", " ")
+                source = source_lines[span.line - 1]
                 gutter = f"{span.line:>4} | "
+                column = span.column
                 end = span.end_column if span.end_line == span.line else len(source) + 1
-                width = max(1, end - span.column)
+                if len(source) > LONG_LINE:
+                    source, column, end = excerpt(source, column, end)
+                source = source.replace("\t", " ")
+                width = max(1, end - column)
                 lines.append(gutter + source)
-                lines.append(" " * (len(gutter) + span.column - 1) + "^" * width)
+                lines.append(" " * (len(gutter) + column - 1) + "^" * width)
             elif span.line == len(source_lines) + 1:
                 gutter = f"{span.line:>4} | "
                 lines.append(gutter)

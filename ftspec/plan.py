@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .diagnostics import Diagnostic
 from .hardware import HardwareProfile
+from .modelinfo import ModelDims
 from .schema import Spec
 from .validate import SourceMap
 
@@ -40,6 +41,10 @@ class Inputs(Section):
     dependency_name: str | None = None
     project_root: Path
     hardware: HardwareProfile
+    model_dims: ModelDims | None = None  # the base's dimensions (or the scratch model's), when known
+    dims_source: str | None = None
+    data_bytes: int = 0  # size and rows of the training files, for the token estimate
+    data_rows: int = 0
 
 
 class BasePlan(Section):
@@ -137,6 +142,31 @@ class EvalPlan(Section):
     batch_size: int
 
 
+class MemoryPlan(Section):
+    """The estimated peak memory of one device, by component, against the device's memory."""
+
+    source: str | None = Field(description="where the model's dimensions came from")
+    per_device_gib: float | None = Field(description="estimated peak of one training step on one device")
+    limit_gib: float | None = Field(description="memory of one device")
+    usable_gib: float | None = Field(description="the limit less the safety margin")
+    margin: float = Field(description="share of device memory kept free for what the estimate does not count")
+    fits: bool | None
+    components_gib: dict[str, float]
+    trainable_params: int | None
+    total_params: int | None
+
+
+class EstimatePlan(Section):
+    """Size of the job, estimated before anything runs."""
+
+    tokens_per_epoch: int | None = Field(description="training tokens, estimated at 4 characters per token")
+    sequences_per_epoch: int | None
+    optimizer_steps: int | None
+    train_flops: float | None
+    utilisation: float = Field(description="share of the hardware's peak FLOP/s the duration assumes")
+    duration_hours: float | None
+
+
 class OutputPlan(Section):
     dir: Path
     model: Path
@@ -166,6 +196,9 @@ class Plan(Section):
     hardware: HardwarePlan | None = None
     eval: EvalPlan | None = None
     output: OutputPlan | None = None
+    memory: MemoryPlan | None = None
+    estimates: EstimatePlan | None = None
+    fits: bool | None = None
     notes: tuple[str, ...] = ()
 
     def with_(self, **changes) -> Plan:

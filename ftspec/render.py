@@ -60,9 +60,12 @@ def render(plan: Plan, out_dir: Path) -> dict[str, str]:
     env, ctx = environment(), context(plan, out_dir)
     files = {
         "train.py": env.get_template("train.py.j2").render(ctx),
+        "eval.py": env.get_template("eval.py.j2").render(ctx),
         "accelerate_config.yaml": env.get_template("accelerate_config.yaml.j2").render(ctx),
         "launch.sh": env.get_template("launch.sh.j2").render(ctx),
         "README.md": env.get_template("README.md.j2").render(ctx),
         "plan.json": json.dumps(ctx["plan"], indent=2, sort_keys=True) + "\n",
     }
+    if plan.hardware.nodes > 1:
+        files["slurm.sh"] = env.get_template("slurm.sh.j2").render(ctx)
     return dict(sorted(files.items()))

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from . import api
-from .console import print_diagnostics, shown
+from .console import print_diagnostics, report, shown
 from .render import LAUNCH, render
 
 STACK = ("torch", "transformers", "peft", "accelerate", "datasets")
@@ -47,6 +47,11 @@ def environment(plan) -> dict[str, str]:
 def launch(run_dir: Path, script: str, env: dict[str, str]) -> int:
     """Run ``script`` under `accelerate launch` in ``run_dir``, streaming its output."""
     command = [sys.executable, "-m", "accelerate.commands.launch", *LAUNCH.split()[2:-1], script]
+    return stream(command, run_dir, env)
+
+
+def stream(command: list[str], run_dir: Path, env: dict[str, str]) -> int:
+    """Run ``command`` in ``run_dir``, passing its output through without the stack's noise."""
     with subprocess.Popen(
         command, cwd=run_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     ) as process:
@@ -70,6 +75,12 @@ def run(
     print_diagnostics(result)
     if not result.ok:
         return 1
+    # Bad data stops the run here, before anything is built, written or launched.
+    data = api.check_data(result.plan)
+    report(data.diagnostics, result.sources, path)
+    if data.has_errors:
+        return 1
+    print(data.table(), flush=True)
     missing = missing_stack()
     if missing:
         print(
@@ -90,6 +101,7 @@ def run(
     api.write(files, run_dir)
     # The spec and every file it extends, as they were when this run started.
     api.write({path.name: loaded.texts[name] for name, path in loaded.files.items()}, run_dir / "spec")
+    api.write({"data-report.json": data.to_json(run_dir)}, run_dir)
     print(
         f"ftspec: training {plan.name} in {shown(run_dir)} ({plan.hardware.target}, "
         f"precision {plan.hardware.precision})",
@@ -99,4 +111,40 @@ def run(
     if status != 0:
         print(f"ftspec: training {plan.name} failed with exit code {status} (its output is above)", file=sys.stderr)
         return 1
+    return run_eval(plan)
+
+
+def run_eval(plan) -> int:
+    """Run the evaluation harness of a trained run directory."""
+    print(f"ftspec: evaluating {plan.name}", flush=True)
+    status = stream([sys.executable, "eval.py"], plan.output.dir, environment(plan))
+    if status != 0:
+        print(f"ftspec: evaluating {plan.name} failed with exit code {status} (its output is above)", file=sys.stderr)
+        return 1
     return 0
+
+
+def evaluate(path: Path, overrides: tuple[str, ...] = (), target: str | None = "detect") -> int:
+    """`ftspec eval`: evaluate the spec's last run again, with its train.py and a fresh eval.py."""
+    result = api.check(path, overrides, target)
+    print_diagnostics(result)
+    if not result.ok:
+        return 1
+    plan = result.plan
+    trained = plan.output.adapter if plan.strategy.saves == "adapter" else plan.output.model
+    if not (plan.output.dir / "eval.py").is_file() or not trained.is_dir():
+        print(
+            f"ftspec: {plan.name} has no trained run in {shown(plan.output.dir)}\n  help: ftspec run {shown(path)}",
+            file=sys.stderr,
+        )
+        return 1
+    missing = missing_stack()
+    if missing:
+        print(
+            f"ftspec: `eval` needs the training stack ({', '.join(missing)} missing)\n"
+            "  help: pip install 'ftspec[train]'",
+            file=sys.stderr,
+        )
+        return 1
+    api.write({"eval.py": render(plan, plan.output.dir)["eval.py"]}, plan.output.dir)
+    return run_eval(plan)

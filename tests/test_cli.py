@@ -69,6 +69,7 @@ def test_compile_writes_into_the_output_directory(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "README.md",
         "accelerate_config.yaml",
+        "eval.py",
         "launch.sh",
         "plan.json",
         "train.py",

@@ -34,16 +34,23 @@ STRATEGIES = {
     "ia3": ("strategy ia3 { }", 5e-2),
     "loha": ("strategy loha {\n  rank = 4\n}", 5e-3),
     "lokr": ("strategy lokr {\n  rank = 4\n}", 5e-3),
-    "scratch": ("tokenizer {\n  train = true\n  vocab_size = 512\n}\n"
-                "strategy scratch {\n  hidden_size = 64\n  layers = 2\n  heads = 4\n}", 3e-3),
+    "scratch": (
+        "tokenizer {\n  train = true\n  vocab_size = 512\n}\n"
+        "strategy scratch {\n  hidden_size = 64\n  layers = 2\n  heads = 4\n}",
+        3e-3,
+    ),
 }
 VARIANTS = {  # options beyond the matrix, one format each
     "lora-dora-rslora": ("strategy lora {\n  rank = 8\n  dora = true\n  rslora = true\n}", 5e-3, "instruction"),
     "qlora-8bit": ("strategy qlora {\n  bits = 8\n  rank = 8\n}", 5e-3, "text"),
     "qlora-fp4": ("strategy qlora {\n  quant_type = fp4\n  double_quant = false\n}", 5e-3, "chat"),
     "full-frozen": ("strategy full {\n  freeze = [embeddings]\n  freeze_layers = 1\n}", 1e-3, "instruction"),
-    "scratch-gpt2": ("tokenizer {\n  train = true\n  vocab_size = 512\n}\nstrategy scratch {\n"
-                     "  architecture = gpt2\n  hidden_size = 64\n  layers = 2\n}", 3e-3, "text"),
+    "scratch-gpt2": (
+        "tokenizer {\n  train = true\n  vocab_size = 512\n}\nstrategy scratch {\n"
+        "  architecture = gpt2\n  hidden_size = 64\n  layers = 2\n}",
+        3e-3,
+        "text",
+    ),
 }
 CASES = {f"{kind}-{fmt}": (STRATEGIES[kind][0], STRATEGIES[kind][1], fmt) for kind in STRATEGIES for fmt in FORMATS}
 CASES.update(VARIANTS)
@@ -75,9 +82,11 @@ def spec_text(case: str, workspace: dict) -> str:
     merge = "output {\n  merge = true\n}\n" if kind in PEFT else ""
     # A classifier needs a few epochs of this small set before its held-out loss moves.
     steps, batch = (30, 16) if fmt == "classification" else (10, 8)
-    return (f'name = "{case}"\n{base}data {{\n  train = "{workspace["data"][fmt]}"\n  {FORMATS[fmt]}\n'
-            f"  eval_split = 20%\n  max_length = 128\n}}\n{strategy}\ntrain {{\n  max_steps = {steps}\n"
-            f"  batch_size = {batch}\n  learning_rate = {rate}\n  log_every = 1\n  seed = 3\n}}\n{merge}")
+    return (
+        f'name = "{case}"\n{base}data {{\n  train = "{workspace["data"][fmt]}"\n  {FORMATS[fmt]}\n'
+        f"  eval_split = 20%\n  max_length = 128\n}}\n{strategy}\ntrain {{\n  max_steps = {steps}\n"
+        f"  batch_size = {batch}\n  learning_rate = {rate}\n  log_every = 1\n  seed = 3\n}}\n{merge}"
+    )
 
 
 def metrics(out: Path) -> list[dict]:

@@ -36,7 +36,7 @@ def project(tmp_path_factory) -> Path:
     (root / "pyproject.toml").write_text("")  # marks the project root: runs/ goes here
     shutil.copytree(ROOT / "data", root / "data")
     (root / "specs").mkdir()
-    for name, steps in (("tiny-base", 8), ("cricket-coach", 4)):
+    for name, steps in (("tiny-base", 8), ("cricket-coach", 8)):
         text = (ROOT / "specs" / f"{name}.ft").read_text(encoding="utf-8")
         (root / "specs" / f"{name}.ft").write_text(few_steps(text, steps), encoding="utf-8")
     done = run("run", "specs/cricket-coach.ft", cwd=root)
@@ -59,6 +59,16 @@ def test_run_builds_the_base_first_then_tunes_it(project):
     assert [m["step"] for m in metrics(base) if "loss" in m][-1] == 8
     assert all(m["loss"] > 0 for m in metrics(coach) if "loss" in m)
     assert (coach / "spec" / "cricket-coach.ft").is_file() and (coach / "train.py").is_file()
+
+
+def test_the_run_ends_with_a_report_of_tuned_against_base(project):
+    report = json.loads((project / "runs" / "cricket-coach" / "eval" / "report.json").read_text())
+    assert report["tuned"]["perplexity"] < report["base"]["perplexity"]
+    [answer] = report["generations"]
+    assert answer["prompt"] == "How do I play and swing a cricket ball?"
+    assert isinstance(answer["tuned"], str) and isinstance(answer["base"], str)
+    assert (project / "runs" / "cricket-coach" / "eval" / "loss.png").is_file()
+    assert "evaluating cricket-coach" in (project / "run.log").read_text()
 
 
 def test_the_saved_adapter_loads_back_and_matches_the_merged_model(project):

@@ -31,7 +31,7 @@ STRATEGIES = {
     "ia3": 'base { model = "org/m" }\nstrategy ia3 { }\n',
     "loha": 'base { spec = "base.ft" }\nstrategy loha { }\n',
     "lokr": 'base { model = "./local" }\nstrategy lokr { }\n',
-    "scratch": 'tokenizer { train = true }\nstrategy scratch { architecture = gpt2\n hidden_size = 64 }\n',
+    "scratch": "tokenizer { train = true }\nstrategy scratch { architecture = gpt2\n hidden_size = 64 }\n",
 }
 OPTIONS = [
     "",
@@ -73,8 +73,9 @@ def test_every_variant_parses(rendered):
 @pytest.mark.skipif(ruff() is None, reason="ruff is a dev dependency")
 def test_every_variant_passes_ruff(rendered):
     files = [str(p) for p in rendered.glob("*/*.py")]
-    check = subprocess.run([*ruff(), "check", "--isolated", "--extend-select", "I,W", *files],
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [*ruff(), "check", "--isolated", "--extend-select", "I,W", *files], capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stdout[-5000:]
     fmt = subprocess.run([*ruff(), "format", "--isolated", "--diff", *files], capture_output=True, text=True)
     assert fmt.returncode == 0, fmt.stdout[-5000:] + fmt.stderr[-2000:]

@@ -29,11 +29,13 @@ def tokenizer(vocab_size: int = 1024):
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS, PAD],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=[EOS, PAD], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     bpe.train_from_iterator(corpus(), trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=EOS, bos_token=EOS, pad_token=PAD,
-                                   model_max_length=512)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe, eos_token=EOS, bos_token=EOS, pad_token=PAD, model_max_length=512
+    )
 
 
 def causal_model(directory: Path, hidden: int = 64, steps: int = 60) -> Path:
@@ -44,15 +46,24 @@ def causal_model(directory: Path, hidden: int = 64, steps: int = 60) -> Path:
 
     torch.manual_seed(0)
     tok = tokenizer()
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                         pad_token_id=tok.pad_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
     model = AutoModelForCausalLM.from_config(config)
     stream = [i for text in corpus() for i in tok(text)["input_ids"] + [tok.eos_token_id]]
     blocks = torch.tensor(stream[: len(stream) // 128 * 128]).view(-1, 128)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for step in range(steps):
+    for _ in range(steps):
         batch = blocks[torch.randint(0, len(blocks), (8,))]
         model(input_ids=batch, labels=batch).loss.backward()
         optimizer.step()
@@ -69,8 +80,15 @@ def encoder_model(directory: Path, hidden: int = 64) -> Path:
 
     torch.manual_seed(0)
     tok = tokenizer()
-    config = BertConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
-                        num_attention_heads=4, max_position_embeddings=512, pad_token_id=tok.pad_token_id)
+    config = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=512,
+        pad_token_id=tok.pad_token_id,
+    )
     BertModel(config).save_pretrained(directory)
     tok.save_pretrained(directory)
     return directory
@@ -102,9 +120,11 @@ def datasets(directory: Path) -> dict[str, Path]:
             out.write(json.dumps(row) + "\n")
     with paths["chat"].open("w") as out:
         for row in cricket[:80]:
-            messages = [{"role": "system", "content": "You coach cricket."},
-                        {"role": "user", "content": row["question"]},
-                        {"role": "assistant", "content": row["answer"]}]
+            messages = [
+                {"role": "system", "content": "You coach cricket."},
+                {"role": "user", "content": row["question"]},
+                {"role": "assistant", "content": row["answer"]},
+            ]
             out.write(json.dumps({"messages": messages}) + "\n")
     # An easy sentiment task: one adjective decides the label, so a few steps learn it.
     words = {
@@ -134,11 +154,15 @@ def working_directory(path: Path):
 
 
 def run_script(script: Path) -> None:
-    """Execute a generated script in this process, as `python script` would (saves the imports)."""
-    argv = sys.argv
+    """Execute a generated script in this process, as `python script` would (saves the imports):
+    its directory first on sys.path, and a fresh `train` module for each run."""
+    argv, path = sys.argv, list(sys.path)
     sys.argv = [str(script)]
+    sys.path.insert(0, str(script.parent))
+    sys.modules.pop("train", None)
     try:
         with working_directory(script.parent):
             runpy.run_path(str(script), run_name="__main__")
     finally:
-        sys.argv = argv
+        sys.argv, sys.path[:] = argv, path
+        sys.modules.pop("train", None)

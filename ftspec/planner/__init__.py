@@ -11,7 +11,9 @@ from .base import decide_base
 from .batch import decide_batch
 from .data import decide_data
 from .distribution import decide_distribution
+from .estimates import decide_estimates
 from .evaluation import decide_eval
+from .fit import decide_fit
 from .outputs import decide_outputs
 from .precision import decide_precision
 from .schedule import decide_schedule
@@ -27,6 +29,8 @@ PASSES = (
     decide_precision,
     decide_batch,
     decide_schedule,
+    decide_fit,
+    decide_estimates,
     decide_eval,
     decide_outputs,
 )

@@ -34,8 +34,15 @@ def decide_base(plan: Plan) -> Plan:
             **common,
         )
     elif inputs.base_package is not None:
-        decided = BasePlan(source="package", model=base.model, path=None, package=inputs.base_package,
-                           revision=None, spec=None, **common)
+        decided = BasePlan(
+            source="package",
+            model=base.model,
+            path=None,
+            package=inputs.base_package,
+            revision=None,
+            spec=None,
+            **common,
+        )
     elif inputs.base_dir is not None:
         decided = BasePlan(source="local", model=None, path=inputs.base_dir, revision=None, spec=None, **common)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..modelinfo import scratch_config
 from ..plan import Plan, StrategyPlan
 from ..schema import PEFT_KINDS, Percent
 
@@ -69,23 +70,6 @@ def peft_arguments(strategy) -> dict:
     raise ValueError(f"not a PEFT strategy: {kind}")
 
 
-def architecture(strategy, max_length: int) -> dict:
-    """The transformers config arguments of a model built from scratch."""
-    heads = strategy.heads
-    common = {
-        "model_type": strategy.architecture,
-        "hidden_size": strategy.hidden_size,
-        "num_hidden_layers": strategy.layers,
-        "num_attention_heads": heads,
-        "intermediate_size": strategy.intermediate_size or 4 * strategy.hidden_size,
-        "max_position_embeddings": strategy.context or max_length,
-        "tie_word_embeddings": strategy.tie_embeddings,
-    }
-    if strategy.architecture == "llama":
-        return common | {"num_key_value_heads": strategy.kv_heads or heads, "attention_dropout": strategy.dropout}
-    return common | {"resid_pdrop": strategy.dropout, "embd_pdrop": strategy.dropout, "attn_pdrop": strategy.dropout}
-
-
 def decide_strategy(plan: Plan) -> Plan:
     """What trains and what is saved.
 
@@ -117,7 +101,7 @@ def decide_strategy(plan: Plan) -> Plan:
         if kind == "adalora"
         else None,
         quantization=quantization,
-        architecture=architecture(strategy, spec.data.max_length) if kind == "scratch" else None,
+        architecture=scratch_config(strategy, spec.data.max_length) if kind == "scratch" else None,
         freeze=tuple(strategy.freeze) if kind == "full" else (),
         freeze_layers=strategy.freeze_layers if kind == "full" else 0,
         merge=spec.output.merge,

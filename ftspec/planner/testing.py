@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..catalog import find
 from ..compose import extend
 from ..diagnostics import FtspecError
 from ..hardware import from_block
 from ..lower import lower
+from ..modelinfo import ModelDims, dims_from_architecture, scratch_config
 from ..parser import parse
 from ..plan import Inputs, Plan
 from ..validate import validate
@@ -43,6 +45,12 @@ def inputs_from_text(text: str = "", target: str | None = None) -> Inputs:
     package = tuple(model[len("package:") :].split("/", 1)) if model and model.startswith("package:") else None
     train = () if spec.data.train.startswith("hub:") else (ROOT / "data" / spec.data.train,)
     evals = (ROOT / "data" / spec.data.eval,) if spec.data.eval else ()
+    dims = None
+    if spec.strategy.kind == "scratch":
+        dims = dims_from_architecture(scratch_config(spec.strategy, spec.data.max_length), spec.tokenizer.vocab_size)
+    elif model and find(model):
+        entry = find(model)
+        dims = ModelDims(**entry.architecture.model_dump(), kind=entry.kind)
     return Inputs(
         spec=spec,
         sources=sources,
@@ -54,6 +62,10 @@ def inputs_from_text(text: str = "", target: str | None = None) -> Inputs:
         hardware=hardware,
         output_dir=(ROOT / "specs" / spec.output.dir) if spec.output.dir else ROOT / "runs" / spec.name,
         base_package=package,
+        model_dims=dims,
+        dims_source="test",
+        data_bytes=10_000,
+        data_rows=100,
         dependency_output=ROOT / "runs" / "base" if spec.base and spec.base.spec else None,
         dependency_name="base" if spec.base and spec.base.spec else None,
     )

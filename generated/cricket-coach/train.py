@@ -17,7 +17,6 @@ import math
 import shutil
 import time
 import warnings
-from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 
@@ -54,6 +53,7 @@ DATA_LOADER = "json"
 TRAIN_FILES = [HERE / path for path in ["../../data/cricket/coaching.jsonl"]]
 # Share of the training rows held out for evaluation (eval.py holds out the same rows).
 EVAL_SPLIT = 0.1
+PROMPT_COLUMN = "question"
 RESPONSE_COLUMN = "answer"
 # The prompt template: `{column}` placeholders are filled from each row.
 TEMPLATE = "### Question:\n{question}\n\n### Answer:\n"
@@ -277,6 +277,7 @@ def main():
     tensorboard = importlib.util.find_spec("tensorboard") is not None
     accelerator = Accelerator(
         mixed_precision=MIXED_PRECISION or pick_precision(),
+        gradient_accumulation_steps=GRAD_ACCUM,
         log_with="tensorboard" if tensorboard else None,
         project_dir=METRICS_FILE.parent,
     )
@@ -318,8 +319,9 @@ def main():
         num_warmup_steps=warmup_steps,
         num_training_steps=total_steps,
     )
-    model, optimizer, train_loader, eval_loader, scheduler = accelerator.prepare(
-        model, optimizer, train_loader, eval_loader, scheduler
+    # The schedule stays out of prepare(): Accelerate would step it once per process.
+    model, optimizer, train_loader, eval_loader = accelerator.prepare(
+        model, optimizer, train_loader, eval_loader
     )
 
     if accelerator.is_main_process:
@@ -347,10 +349,11 @@ def main():
             counted = sum((batch["labels"][:, 1:] != IGNORE).sum() for batch in group)
             step_count = accelerator.reduce(counted, "sum").clamp(min=1)
             for index, batch in enumerate(group):
-                last = index == len(group) - 1
-                with nullcontext() if last else accelerator.no_sync(model):
+                # accumulate() syncs gradients on the step's last micro-batch only.
+                with accelerator.accumulate(model):
                     loss, _ = summed_loss(model, batch)
-                    objective = loss * processes / step_count
+                    # backward() divides by GRAD_ACCUM and processes average: undo both.
+                    objective = loss * processes * GRAD_ACCUM / step_count
                     accelerator.backward(objective)
                 window_loss += loss.item()
                 window_tokens += batch["input_ids"].numel()
@@ -383,11 +386,13 @@ def main():
     write_metrics({"step": step, "eval_loss": eval_loss}, accelerator)
 
     accelerator.wait_for_everyone()
+    # Every process takes part in gathering the weights (they may be sharded); one writes them.
+    state_dict = accelerator.get_state_dict(model)
     if accelerator.is_main_process:
         trained = accelerator.unwrap_model(model)
 
         def save_adapter(directory):
-            trained.save_pretrained(directory)
+            trained.save_pretrained(directory, state_dict=state_dict)
             tokenizer.save_pretrained(directory)
 
         save_atomically(ADAPTER_DIR, save_adapter)

@@ -1,0 +1,54 @@
+"""Estimate the size of the job before it runs: tokens, steps, FLOPs and duration."""
+
+from __future__ import annotations
+
+import math
+
+from ..plan import EstimatePlan, Plan
+
+CHARS_PER_TOKEN = 4  # English text under a BPE vocabulary; the data check counts exactly
+UTILISATION = 0.40  # share of peak FLOP/s a well-fed training step reaches on a GPU
+
+
+def decide_estimates(plan: Plan) -> Plan:
+    """Tokens and sequences per epoch, optimizer steps, training FLOPs and duration.
+
+    >>> from ftspec.planner.testing import plan_until
+    >>> e = plan_until('data { max_length = 128\\n packing = true }', decide_estimates).estimates
+    >>> e.tokens_per_epoch, e.sequences_per_epoch, e.optimizer_steps
+    (2250, 18, 3)
+    """
+    inputs, data, train = plan.inputs, plan.data, plan.train
+    kept = 1 - (data.eval_split or 0.0)
+    tokens = int(inputs.data_bytes * kept / CHARS_PER_TOKEN) if inputs.data_bytes else None
+    rows = int(inputs.data_rows * kept) if inputs.data_rows else None
+    sequences = None
+    if tokens is not None:
+        packed = math.ceil(tokens / data.max_length)
+        sequences = packed if data.packing else max(rows or 0, packed if data.format == "text" else 0)
+    steps = train.max_steps
+    if steps is None and sequences is not None:
+        steps = math.ceil(sequences / train.effective_batch_size) * (train.epochs or 1)
+    flops = duration = None
+    memory = plan.memory
+    if steps is not None and tokens is not None and memory and memory.total_params:
+        if train.max_steps is None:
+            seen = tokens * (train.epochs or 1)
+        else:
+            seen = steps * train.effective_batch_size * data.max_length
+        n, trained = memory.total_params, memory.trainable_params or 0
+        # Forward 2N, backward through activations 2N, weight gradients 2T; checkpointing runs forward twice.
+        per_token = 2 * n + 2 * n + 2 * trained + (2 * n if train.gradient_checkpointing else 0)
+        flops = float(per_token * seen)
+        peak = inputs.hardware.peak_tflops
+        if peak:
+            duration = round(flops / (peak * 1e12 * UTILISATION * plan.hardware.processes) / 3600, 3)
+    decided = EstimatePlan(
+        tokens_per_epoch=tokens,
+        sequences_per_epoch=sequences,
+        optimizer_steps=steps,
+        train_flops=flops,
+        utilisation=UTILISATION,
+        duration_hours=duration,
+    )
+    return plan.with_(estimates=decided)
