@@ -272,6 +272,7 @@ class Hardware(Block):
     )
     gpu: Literal[GPU_NAMES] | None = Field(None, description="card model, for its memory and bf16 support")  # type: ignore[valid-type]
     gpu_memory: Size | None = Field(None, description="memory per GPU")
+    processes: int | None = Field(None, ge=1, le=1024, description="processes per machine on a CPU target")
     distributed: Literal["auto", "none", "ddp", "fsdp", "zero2", "zero3"] = Field(
         "auto", description="how work is spread over devices"
     )

@@ -48,3 +48,9 @@ def test_every_code_has_a_case():
 
 def test_every_case_names_a_known_code():
     assert sorted({path.name[:5] for path in FILES} - set(CODES)) == []
+
+
+def test_every_code_the_compiler_emits_is_registered():
+    root = Path(__file__).resolve().parent.parent / "ftspec"
+    used = {code for path in root.rglob("*.py") for code in re.findall(r'"(FT\d{3})"', path.read_text())}
+    assert sorted(used - set(CODES)) == []

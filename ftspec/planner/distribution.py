@@ -14,10 +14,16 @@ def decide_distribution(plan: Plan) -> Plan:
     (8, 'ddp')
     >>> plan_until('', decide_distribution, target="cpu").hardware.distributed
     'none'
+    >>> h = plan_until('hardware { processes = 2 }', decide_distribution, target="cpu").hardware
+    >>> h.processes, h.distributed
+    (2, 'ddp')
     """
     profile = plan.inputs.hardware
     wanted = plan.spec.hardware.distributed
-    processes = profile.processes if profile.accelerator == "cuda" else profile.nodes
+    if profile.accelerator == "cuda":
+        processes = profile.processes
+    else:  # CPU processes share the machine's cores; one unless the spec asks for more
+        processes = profile.nodes * (plan.spec.hardware.processes or 1)
     distributed = wanted if wanted != "auto" else ("ddp" if processes > 1 else "none")
     if processes == 1 and distributed != "none":
         plan = plan.note(f"distributed = {distributed} with one process: it runs as a single process")

@@ -215,8 +215,8 @@ def build_model(tokenizer):
     return model
 
 
-def summed_loss(model, batch):
-    """Summed cross-entropy over the tokens that count, and their number."""
+def row_losses(model, batch):
+    """Each row's summed cross-entropy over the tokens that count, and their number."""
     logits = model(
         input_ids=batch["input_ids"],
         position_ids=batch["position_ids"],
@@ -224,22 +224,30 @@ def summed_loss(model, batch):
     ).logits
     # Position t predicts token t + 1.
     predictions = logits[:, :-1].flatten(0, 1).float()
-    labels = batch["labels"][:, 1:].flatten()
-    loss = F.cross_entropy(predictions, labels, ignore_index=IGNORE, reduction="sum")
-    return loss, (labels != IGNORE).sum()
+    labels = batch["labels"][:, 1:]
+    losses = F.cross_entropy(
+        predictions, labels.flatten(), ignore_index=IGNORE, reduction="none"
+    )
+    return losses.view(labels.shape).sum(dim=1), (labels != IGNORE).sum(dim=1)
+
+
+def summed_loss(model, batch):
+    """The batch's summed loss and the number of tokens it counts."""
+    losses, counts = row_losses(model, batch)
+    return losses.sum(), counts.sum()
 
 
 @torch.no_grad()
 def evaluate(model, loader, accelerator):
     """Mean loss per token over the whole held-out set."""
     model.eval()
-    total = count = torch.zeros((), device=accelerator.device)
+    total = count = 0.0
     for batch in loader:
-        loss, n = summed_loss(model, batch)
-        total, count = total + loss.detach(), count + n
+        # gather_for_metrics drops the rows Accelerate repeats to give every process a batch.
+        losses, counts = accelerator.gather_for_metrics(row_losses(model, batch))
+        total, count = total + losses.sum().item(), count + counts.sum().item()
     model.train()
-    total, count = accelerator.reduce(total, "sum"), accelerator.reduce(count, "sum")
-    return (total / count.clamp(min=1)).item()
+    return total / max(count, 1)
 
 
 def save_atomically(directory, save):
@@ -283,6 +291,8 @@ def main():
     )
     set_seed(SEED)
     log = accelerator.print
+    rank, processes = accelerator.process_index, accelerator.num_processes
+    print(f"process {rank + 1} of {processes} on {accelerator.device}", flush=True)
 
     train_rows, eval_rows = load_rows()
     tokenizer = load_tokenizer(train_rows)
@@ -332,7 +342,6 @@ def main():
     eval_loss = evaluate(model, eval_loader, accelerator)
     log(f"held-out loss before training {eval_loss:.4f}")
     write_metrics({"step": 0, "eval_loss": eval_loss}, accelerator)
-    processes = accelerator.num_processes
     batch = f"{MICRO_BATCH_SIZE} x {GRAD_ACCUM} x {processes}"
     log(f"training: {epochs} epoch(s), {total_steps} optimizer steps of {batch} rows")
     model.train()
@@ -366,12 +375,17 @@ def main():
             step += 1
             if step % LOG_EVERY == 0 or step == total_steps:
                 elapsed = time.perf_counter() - started
+                # Sums over every process, so the log shows the whole step, not one shard.
+                window = [window_loss, window_count, window_tokens]
+                device = accelerator.device
+                window = torch.tensor(window, dtype=torch.float64, device=device)
+                summed, counted_all, tokens_all = accelerator.reduce(window).tolist()
                 record = {
                     "step": step,
                     "epoch": epoch + 1,
-                    "loss": window_loss / max(window_count, 1),
+                    "loss": summed / max(counted_all, 1),
                     "learning_rate": scheduler.get_last_lr()[0],
-                    "tokens_per_s": window_tokens * processes / elapsed,
+                    "tokens_per_s": tokens_all / elapsed,
                 }
                 log(
                     f"step {step}/{total_steps} | epoch {record['epoch']} | loss {record['loss']:.4f}"
