@@ -139,6 +139,7 @@ CODES: dict[str, str] = {
     "FT401": "batch size that does not divide over the processes",
     "FT402": "precision the target hardware does not support",
     "FT403": "plan that does not fit in the memory of the target devices",
+    "FT404": "quantized base that cannot be sharded",
     # Advice (warnings)
     "FT501": "learning rate far from what the strategy usually needs",
     # Data files (`check --data` and `run`)

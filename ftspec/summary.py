@@ -66,6 +66,45 @@ def _hardware(plan: dict) -> str:
     )
 
 
+def _count(n: int | float | None) -> str:
+    """1234567 as 1.2M: parameter and token counts read at a glance."""
+    if n is None:
+        return "?"
+    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(int(n))
+
+
+def _duration(hours: float) -> str:
+    if hours < 1 / 60:
+        return "under a minute"
+    return f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.1f} h"
+
+
+def _memory(plan: dict) -> str:
+    memory = plan["memory"]
+    if memory is None or memory["per_device_gib"] is None:
+        return "not estimated (the base model's dimensions are not known here)"
+    parts = ", ".join(f"{name} {value:g}" for name, value in memory["components_gib"].items() if value)
+    limit = "no limit known for the target"
+    if memory["limit_gib"] is not None:
+        verdict = "fits" if memory["fits"] else "DOES NOT FIT"
+        limit = f"{verdict} in {memory['usable_gib']:g} of {memory['limit_gib']:g} GiB ({memory['margin']:.0%} kept free)"
+    return f"~{memory['per_device_gib']:g} GiB per device ({parts}); {limit}; dimensions from {memory['source']}"
+
+
+def _size(plan: dict) -> str:
+    memory, estimates = plan["memory"] or {}, plan["estimates"]
+    params = f"{_count(memory.get('trainable_params'))} of {_count(memory.get('total_params'))} parameters trained"
+    tokens = f"~{_count(estimates['tokens_per_epoch'])} tokens/epoch" if estimates["tokens_per_epoch"] else ""
+    steps = f"~{estimates['optimizer_steps']} optimizer steps" if estimates["optimizer_steps"] else ""
+    duration = ""
+    if estimates["duration_hours"] is not None:
+        duration = f"~{_duration(estimates['duration_hours'])} at {estimates['utilisation']:.0%} of peak FLOP/s"
+    return "; ".join(part for part in (params, tokens, steps, duration) if part)
+
+
 def plan_table(plan: dict) -> str:
     """The decisions of a plan (paths relative to the working directory), one per line."""
     rows = [
@@ -79,6 +118,8 @@ def plan_table(plan: dict) -> str:
         ("data", _data(plan)),
         ("training", _training(plan)),
         ("hardware", _hardware(plan)),
+        ("memory", _memory(plan)),
+        ("size", _size(plan)),
         (
             "evaluation",
             ", ".join(plan["eval"]["metrics"]) + ("; against the base" if plan["eval"]["compare_base"] else ""),

@@ -17,6 +17,7 @@ from .fit import decide_fit
 from .outputs import decide_outputs
 from .precision import decide_precision
 from .schedule import decide_schedule
+from .sharding import decide_sharded_quantization
 from .strategy import decide_strategy
 from .tokenizer import decide_tokenizer
 
@@ -30,6 +31,7 @@ PASSES = (
     decide_batch,
     decide_schedule,
     decide_fit,
+    decide_sharded_quantization,
     decide_estimates,
     decide_eval,
     decide_outputs,

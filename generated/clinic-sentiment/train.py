@@ -75,6 +75,7 @@ QUANTIZATION = {
     "bits": 4,
     "compute_dtype": "auto",
     "double_quant": True,
+    "quant_storage": "uint8",
     "quant_type": "nf4",
 }
 # Also save the adapter merged into the full-precision base weights.
@@ -185,6 +186,7 @@ def quantization_config():
         bnb_4bit_quant_type=QUANTIZATION["quant_type"],
         bnb_4bit_use_double_quant=QUANTIZATION["double_quant"],
         bnb_4bit_compute_dtype=compute,
+        bnb_4bit_quant_storage=getattr(torch, QUANTIZATION["quant_storage"]),
         llm_int8_skip_modules=keep,
     )
 
