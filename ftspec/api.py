@@ -88,7 +88,9 @@ def check(path: str | Path, overrides: tuple[str, ...] = (), target: str | None 
     loaded = load(path, overrides)
     result = Result(loaded)
     if loaded.ok:
-        result.plan = plan_spec(loaded, target)
+        from .advice import advise
+
+        result.plan = advise(plan_spec(loaded, target))
     return result
 
 

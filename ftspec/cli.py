@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import api
 from .console import print_diagnostics, report, shown
+from .cost import cost, price
 from .hardware import PROFILES
 
 TARGETS = (*PROFILES, "detect")
@@ -97,12 +98,25 @@ def cmd_plan(args) -> int:
     from .plan import plan_dict
 
     data = plan_dict(result.plan, Path.cwd())
+    data["cost"] = cost(result.plan, args.price)
     if args.json:
         print(json.dumps(data, indent=2, sort_keys=True))
     else:
         from .summary import plan_table
 
         print(plan_table(data))
+    return 0
+
+
+def cmd_suggest(args) -> int:
+    from .suggest import SuggestError, suggest
+
+    try:
+        text = suggest(args.domain, args.task, args.target, args.gpus, args.gpu_memory, args.micro_batch)
+    except SuggestError as err:
+        print(f"ftspec suggest: {err}", file=sys.stderr)
+        return 2
+    print(text)
     return 0
 
 
@@ -114,6 +128,21 @@ def cmd_compile(args) -> int:
     api.write(result.files, result.out_dir)
     print(f"wrote {len(result.files)} files to {shown(result.out_dir)}")
     return 0
+
+
+def cmd_diff(args) -> int:
+    from .spec_diff import RevisionError, compare
+
+    try:
+        outcome = compare(args.old, args.new, args.target)
+    except RevisionError as err:
+        print(f"ftspec diff: {err}", file=sys.stderr)
+        return 2
+    for name, diagnostics, sources in outcome.problems:
+        report(diagnostics, sources, name)
+    if outcome.diff is not None:
+        print(json.dumps(outcome.diff.as_json(), indent=2) if args.json else outcome.diff.text())
+    return 0 if outcome.ok else 1
 
 
 def cmd_run(args) -> int:
@@ -167,7 +196,26 @@ def parser() -> argparse.ArgumentParser:
     common(plan)
     target(plan)
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.add_argument("--price", type=price, metavar="P", help="price of one GPU-hour (any currency): adds the cost")
     plan.set_defaults(func=cmd_plan)
+
+    suggestion = commands.add_parser(
+        "suggest",
+        help="list the catalog's base models for a domain and task, with what makes each fit",
+        description="List base models from the catalog for a domain and task: specialists of the domain first, "
+        "with size, licence, context and the cheapest strategy (full, LoRA, QLoRA) that fits the GPUs. Exit codes: "
+        "0 with a table; 2 for usage errors, an unknown domain (with a did-you-mean) or a malformed size included.",
+    )
+    suggestion.add_argument("--domain", required=True, metavar="D", help="e.g. healthcare, finance, legal, code")
+    suggestion.add_argument("--task", choices=("classification", "instruction", "chat", "text"), help="the data format")
+    fits = suggestion.add_mutually_exclusive_group()
+    target(fits)
+    fits.add_argument("--gpu-memory", metavar="SIZE", help="memory of one GPU, as in specs: 24GiB, 80GB")
+    suggestion.add_argument("--gpus", type=int, metavar="N", help="number of GPUs (default: 1, or the target's)")
+    suggestion.add_argument(
+        "--micro-batch", type=int, choices=(1, 2, 3, 4), default=4, metavar="B", help="sequences per step, 1-4 (4)"
+    )
+    suggestion.set_defaults(func=cmd_suggest)
 
     comp = commands.add_parser("compile", help="write the training scripts (generated/<name>/)")
     common(comp)
@@ -175,6 +223,21 @@ def parser() -> argparse.ArgumentParser:
     comp.add_argument("-o", "--output", metavar="DIR", help="output directory")
     comp.add_argument("--strict", action="store_true", help="treat warnings as errors")
     comp.set_defaults(func=cmd_compile)
+
+    diff = commands.add_parser(
+        "diff",
+        help="what changed in meaning between two specs: settings, their consequences, the data",
+        description="Compare two specs by meaning: the composed settings that differ, the planned values they "
+        "change (batch, parameters, steps, memory, schedule), and whether what the model learns from changes "
+        "(data files by content, masking, labels). Either side may be a git revision as REV:PATH "
+        "(main:specs/x.ft). Exit codes: 0 when both specs compare, with or without differences; 1 when a spec "
+        "has errors; 2 for usage errors.",
+    )
+    diff.add_argument("old", metavar="OLD", help="a spec file, or REV:PATH for a spec at a git revision")
+    diff.add_argument("new", metavar="NEW", help="a spec file, or REV:PATH")
+    target(diff)
+    diff.add_argument("--json", action="store_true", help="print the changes as JSON")
+    diff.set_defaults(func=cmd_diff)
 
     run = commands.add_parser("run", help="build the spec's base first if needed, then train")
     common(run)

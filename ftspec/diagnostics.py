@@ -142,6 +142,10 @@ CODES: dict[str, str] = {
     "FT404": "quantized base that cannot be sharded",
     # Advice (warnings)
     "FT501": "learning rate far from what the strategy usually needs",
+    "FT502": "general base where the catalog has one of similar size for the spec's domain",
+    "FT503": "model trained from scratch on far fewer tokens than a compute-optimal run",
+    "FT504": "training set too small for the strategy and the size of the base",
+    "FT505": "base whose licence does not allow commercial use",
     # Data files (`check --data` and `run`)
     "FT601": "data file that is not valid UTF-8",
     "FT602": "data row that is not one JSON object",
@@ -173,15 +177,23 @@ def excerpt(source: str, column: int, end: int) -> tuple[str, int, int]:
     return text, column + shift, min(end, stop + 1) + shift
 
 
+# Control and bidirectional-override characters a spec's values (or file names) may carry into what is printed:
+# escaped in messages, blanked in source lines (one character each, so the carets stay aligned). Either way a
+# value can neither forge another diagnostic line nor send escape sequences to the terminal.
+_UNPRINTABLE = (*range(0x20), 0x7F, *range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+_ESCAPED = {c: f"\\u{c:04x}" for c in _UNPRINTABLE} | {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+_BLANKED = dict.fromkeys(_UNPRINTABLE, "\ufffd")
+
+
 def render(diagnostic: Diagnostic, sources: dict[str, str] | None = None) -> str:
     """Render one diagnostic like a compiler: location, code, source line, carets, help."""
     sources = sources or {}
     label = "" if diagnostic.is_error else "warning: "
     span = diagnostic.span
     if span is None:
-        lines = [f"ftspec: {diagnostic.code} {label}{diagnostic.message}"]
+        lines = [f"ftspec: {diagnostic.code} {label}{diagnostic.message}".translate(_ESCAPED)]
     else:
-        lines = [f"{span}: {diagnostic.code} {label}{diagnostic.message}"]
+        lines = [f"{span}: {diagnostic.code} {label}{diagnostic.message}".translate(_ESCAPED)]
         text = sources.get(span.path)
         if text is None:
             try:
@@ -189,7 +201,8 @@ def render(diagnostic: Diagnostic, sources: dict[str, str] | None = None) -> str
             except OSError:
                 text = None
         if text is not None:
-            source_lines = text.splitlines()
+            # Lines as the parser counts them: splitlines() would also break at \x0c, \u2028 and friends.
+            source_lines = [line.removesuffix("\r") for line in text.split("\n")]
             if 1 <= span.line <= len(source_lines):
                 source = source_lines[span.line - 1]
                 gutter = f"{span.line:>4} | "
@@ -197,7 +210,7 @@ def render(diagnostic: Diagnostic, sources: dict[str, str] | None = None) -> str
                 end = span.end_column if span.end_line == span.line else len(source) + 1
                 if len(source) > LONG_LINE:
                     source, column, end = excerpt(source, column, end)
-                source = source.replace("\t", " ")
+                source = source.replace("\t", " ").translate(_BLANKED)
                 width = max(1, end - column)
                 lines.append(gutter + source)
                 lines.append(" " * (len(gutter) + column - 1) + "^" * width)
@@ -206,7 +219,7 @@ def render(diagnostic: Diagnostic, sources: dict[str, str] | None = None) -> str
                 lines.append(gutter)
                 lines.append(" " * len(gutter) + "^")
     if diagnostic.help:
-        lines.append(f"  help: {diagnostic.help}")
+        lines.append(f"  help: {diagnostic.help}".translate(_ESCAPED))
     return "\n".join(lines)
 
 

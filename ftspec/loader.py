@@ -35,6 +35,17 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+def resolved(path: Path) -> Path:
+    """``path`` made absolute with its symlinks resolved; only made absolute when they loop.
+
+    `Path.resolve` raises RuntimeError on a symlink loop; the file is then reported as unreadable where it is used.
+    """
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return Path(os.path.abspath(path))
+
+
 def project_root(directory: Path) -> Path:
     """The nearest ancestor holding `.git`, `pyproject.toml` or `ftspec.toml`; else ``directory``."""
     for candidate in (directory, *directory.parents):
@@ -76,7 +87,7 @@ class Loaded:
         return self.files[setting.span.path].parent
 
     def resolve(self, block: str, key: str, value: str) -> Path:
-        return (self.directory_of(block, key) / os.path.expanduser(value)).resolve()
+        return resolved(self.directory_of(block, key) / os.path.expanduser(value))
 
     @property
     def output_dir(self) -> Path:
@@ -96,6 +107,11 @@ class Loaded:
 
 
 def _read(path: Path, diags: Diagnostics, span: Span | None = None, what: str = "spec") -> str | None:
+    if span is not None and path.exists() and not path.is_file() and not path.is_dir():
+        # A spec named by another (`extends`) must be a regular file: reading /dev/zero never ends,
+        # a FIFO or /dev/stdin waits forever. A path the user types on the command line may be a pipe.
+        diags.error("FT301", f"{what} path `{display_path(path)}` is not a regular file", span)
+        return None
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -111,6 +127,8 @@ def _read(path: Path, diags: Diagnostics, span: Span | None = None, what: str = 
         diags.error("FT301", f"{what} file `{display_path(path)}` is not UTF-8 text (byte {err.start})", span)
     except OSError as err:
         diags.error("FT301", f"cannot read {what} file `{display_path(path)}`: {err.strerror}", span)
+    except ValueError:  # a NUL character in the path: no file system can name it
+        diags.error("FT301", f"{what} path {str(path)!r} contains a NUL character", span)
     return None
 
 
@@ -132,7 +150,7 @@ def _document(
     parent_setting = next((s for s in doc.settings() if s.key == "extends"), None)
     if parent_setting is None or parent_setting.value.kind != "string":
         return doc  # a non-string `extends` is reported by validation
-    parent_path = (path.parent / parent_setting.value.value).resolve()
+    parent_path = resolved(path.parent / parent_setting.value.value)
     if parent_path in stack or parent_path == path:
         chain = " -> ".join(p.name for p in (*stack, path, parent_path))
         diags.error(
@@ -156,7 +174,7 @@ def _apply_overrides(doc: Document, overrides: tuple[str, ...], texts: dict, dia
             diags.error(
                 "FT110",
                 f"`--set {assignment}` is not `block.key=value`",
-                Span(name, 1, 1, 1, len(assignment) + 1),
+                Span(name, 1, 1, 1, len(assignment.split("\n")[0]) + 1),  # the first line, should it have more
                 "write for example `--set train.learning_rate=1e-4`",
             )
             continue
@@ -173,7 +191,7 @@ def _apply_overrides(doc: Document, overrides: tuple[str, ...], texts: dict, dia
 
 def load(path: str | Path, overrides: tuple[str, ...] = (), _stack: tuple[Path, ...] = ()) -> Loaded:
     """Run the front end on one spec file, its parents and its base spec."""
-    path = Path(path).resolve()
+    path = resolved(Path(path))
     diags = Diagnostics()
     texts: dict[str, str] = {}
     files: dict[str, Path] = {}

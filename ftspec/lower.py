@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from lark import Token, Tree
@@ -21,6 +22,11 @@ _SIZE_UNITS = {
     "GB": 10**9,
     "TB": 10**12,
 }
+# Longer numbers are refused (FT006): int() of more than 4,300 digits raises, and no setting needs them.
+_MAX_DIGITS = 400
+# Lists nest deeper than this are refused (FT005): no setting takes more than a list of lists,
+# and lowering (like every later phase) recurses once per level.
+_MAX_LIST_DEPTH = 16
 _NUMBER = re.compile(r"(?P<num>[+-]?(\d[\d_]*(\.\d*)?|\.\d+)([eE][+-]?\d+)?)(?P<suffix>[A-Za-z%]*)")
 
 
@@ -36,7 +42,13 @@ def unescape(token: Token, path: str, diags: Diagnostics) -> str:
     i = 0
     while i < len(body):
         char = body[i]
-        if char == "\\" and i + 1 < len(body):
+        if char == "\0":
+            # Outside strings the lexer refuses NUL; inside, it would reach paths (where the OS refuses it
+            # with ValueError) and generated files, so it is refused here the same way.
+            column = token.column + 1 + i
+            diags.error("FT001", "unexpected character `\\0`", Span(path, token.line, column, token.line, column + 1))
+            i += 1
+        elif char == "\\" and i + 1 < len(body):
             nxt = body[i + 1]
             if nxt in _ESCAPES:
                 out.append(_ESCAPES[nxt])
@@ -64,12 +76,20 @@ def number(token: Token, path: str, diags: Diagnostics) -> Value:
     assert match is not None  # the grammar's NUMBER and _NUMBER are the same pattern
     num, suffix = match.group("num").replace("_", ""), match.group("suffix")
     is_float = any(c in num for c in ".eE")
+    # Python refuses to convert integers of thousands of digits, and floats overflow to infinity:
+    # neither is a value any setting takes, so report it here rather than crash on it later.
+    if len(num) > _MAX_DIGITS or not math.isfinite(float(num)):
+        diags.error("FT006", f"`{text[:40]}{'…' if len(text) > 40 else ''}` is too long or too large a number", span)
+        return Value("int", 0, span, text)
     if suffix == "":
         return Value("float" if is_float else "int", float(num) if is_float else int(num), span, text)
     if suffix == "%":
         return Value("percent", float(num), span, text)
-    if suffix in _SIZE_UNITS:
+    if suffix in _SIZE_UNITS and math.isfinite(float(num) * _SIZE_UNITS[suffix]):
         return Value("size", int(float(num) * _SIZE_UNITS[suffix]), span, text)
+    if suffix in _SIZE_UNITS:
+        diags.error("FT006", f"`{text}` is too large a size", span)
+        return Value("size", 0, span, text)
     diags.error(
         "FT006",
         f"`{text}` is not a number, a percentage or a size",
@@ -79,10 +99,14 @@ def number(token: Token, path: str, diags: Diagnostics) -> Value:
     return Value("float" if is_float else "int", float(num) if is_float else int(float(num)), span, text)
 
 
-def value(node, path: str, diags: Diagnostics) -> Value:
+def value(node, path: str, diags: Diagnostics, depth: int = 0) -> Value:
     if isinstance(node, Tree) and node.data == "list":
+        if depth >= _MAX_LIST_DEPTH:
+            span = _node_span(path, node)
+            diags.error("FT005", f"lists nest more than {_MAX_LIST_DEPTH} deep", span, "no setting takes such a list")
+            return Value("list", (), span, "")
         items = tuple(
-            value(child, path, diags)
+            value(child, path, diags, depth + 1)
             for child in node.children
             if isinstance(child, Tree) or (child is not None and child.type not in ("LSQB", "RSQB"))
         )

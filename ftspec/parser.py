@@ -135,7 +135,7 @@ def parse(text: str, path: str = "<spec>", start: str = "document") -> tuple[Tre
     try:
         return lark.parse(text, start=start), diags
     except UnexpectedCharacters as err:
-        line_text = text.splitlines()[err.line - 1] if text.splitlines() else ""
+        line_text = text.split("\n")[err.line - 1].removesuffix("\r")  # lines as Lark counts them
         char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
         span = Span(path, err.line, err.column, err.line, err.column + 1)
         if char == '"':

@@ -7,6 +7,7 @@ Python literals; StrictUndefined turns a missing value into a compile error.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +23,9 @@ LAUNCH = "accelerate launch --config_file accelerate_config.yaml train.py"
 
 def docstring(text) -> str:
     """Text that is safe inside a triple-quoted docstring."""
-    return str(text).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    # Python source cannot hold a NUL byte, and reads a raw carriage return as a newline (leaving the file with
+    # mixed line endings): both are written as escapes, like the backslash.
+    return str(text).replace("\\", "\\\\").replace('"""', '\\"\\"\\"').replace("\0", "\\x00").replace("\r", "\\r")
 
 
 def yaml_string(text) -> str:
@@ -51,8 +54,14 @@ def environment() -> jinja2.Environment:
     return env
 
 
+def plan_id(plan: Plan) -> str:
+    """A short hash of the resolved plan, independent of where the files are written."""
+    data = json.dumps(plan_dict(plan, plan.output.dir), sort_keys=True)
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
 def context(plan: Plan, out_dir: Path) -> dict:
-    return {"plan": plan_dict(plan, out_dir), "launch_command": LAUNCH}
+    return {"plan": plan_dict(plan, out_dir), "launch_command": LAUNCH, "plan_id": plan_id(plan)}
 
 
 def render(plan: Plan, out_dir: Path) -> dict[str, str]:

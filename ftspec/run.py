@@ -7,13 +7,16 @@ ftspec adds well under a second before `accelerate launch` takes over.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from . import api
 from .console import print_diagnostics, report, shown
+from .provenance import RUN_FILE, provenance, provenance_markdown, read_run
 from .render import LAUNCH, render
 
 STACK = ("torch", "transformers", "peft", "accelerate", "datasets")
@@ -62,15 +65,10 @@ def stream(command: list[str], run_dir: Path, env: dict[str, str]) -> int:
     return process.returncode
 
 
-def model_ready(loaded) -> bool:
-    """Whether a spec's final model (what a dependent spec starts from) has been saved."""
-    return (loaded.output_dir / "model" / "config.json").is_file()
-
-
 def run(
     path: Path, overrides: tuple[str, ...] = (), target: str | None = "detect", force: bool = False, _depth: int = 0
 ) -> int:
-    """Train one spec after its base spec; returns the exit code."""
+    """Train one spec after its base spec, unless its last finished run is up to date; returns the exit code."""
     result = api.check(path, overrides, target)
     print_diagnostics(result)
     if not result.ok:
@@ -80,7 +78,6 @@ def run(
     report(data.diagnostics, result.sources, path)
     if data.has_errors:
         return 1
-    print(data.table(), flush=True)
     missing = missing_stack()
     if missing:
         print(
@@ -90,28 +87,60 @@ def run(
         )
         return 1
     loaded, plan = result.loaded, result.plan
-    dependency = loaded.dependency
-    if dependency is not None and (force or not model_ready(dependency)):
-        print(f"ftspec: building the base `{dependency.spec.name}` first ({shown(dependency.path)})")
-        status = run(dependency.path, (), target, force, _depth + 1)
+    dependency_hash = None
+    if loaded.dependency is not None:
+        # The base is built like any spec: it skips itself when its last run is up to date.
+        status = run(loaded.dependency.path, (), target, False, _depth + 1)
         if status != 0:
             return status
+        dependency_hash = (read_run(loaded.dependency.output_dir) or {}).get("content_hash")
     run_dir = plan.output.dir
-    files = render(plan, run_dir)
-    api.write(files, run_dir)
+    record = provenance(plan, loaded.files, dependency_hash)
+    previous = read_run(run_dir)
+    if previous is not None and previous.get("name") != plan.name and not force:
+        print(
+            f"ftspec: {shown(run_dir)} holds the results of spec `{previous.get('name')}`, not `{plan.name}`\n"
+            "  help: give this spec its own `output { dir = ... }`, or pass --force to replace them",
+            file=sys.stderr,
+        )
+        return 1
+    same = previous is not None and previous.get("content_hash") == record["content_hash"] and not force
+    if same and previous.get("status") == "finished":
+        print(
+            f"ftspec: {plan.name} is up to date: its last run in {shown(run_dir)} used the same inputs "
+            "(--force trains it again)"
+        )
+        return 0
+    if not same:
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # another plan or data: start afresh
+    print(data.table(), flush=True)
+    api.write(render(plan, run_dir), run_dir)
     # The spec and every file it extends, as they were when this run started.
     api.write({path.name: loaded.texts[name] for name, path in loaded.files.items()}, run_dir / "spec")
     api.write({"data-report.json": data.to_json(run_dir)}, run_dir)
+    write_run(run_dir, record, "running")
+    resuming = " (resuming)" if same and (run_dir / "checkpoints").is_dir() else ""
     print(
         f"ftspec: training {plan.name} in {shown(run_dir)} ({plan.hardware.target}, "
-        f"precision {plan.hardware.precision})",
+        f"precision {plan.hardware.precision}){resuming}",
         flush=True,
     )
     status = launch(run_dir, "train.py", environment(plan))
     if status != 0:
         print(f"ftspec: training {plan.name} failed with exit code {status} (its output is above)", file=sys.stderr)
+        write_run(run_dir, record, "failed")
         return 1
-    return run_eval(plan)
+    status = run_eval(plan)
+    if status == 0:
+        write_run(run_dir, record, "finished")
+        with (run_dir / "README.md").open("a", encoding="utf-8") as card:
+            card.write("\n" + provenance_markdown(record))
+    return status
+
+
+def write_run(run_dir: Path, record: dict, status: str) -> None:
+    """run.json with the run's status: `running` (or `failed`) runs resume, `finished` ones are up to date."""
+    api.write({RUN_FILE: json.dumps({**record, "status": status}, indent=2, sort_keys=True) + "\n"}, run_dir)
 
 
 def run_eval(plan) -> int:

@@ -79,7 +79,7 @@ def _count(n: int | float | None) -> str:
 def _duration(hours: float) -> str:
     if hours < 1 / 60:
         return "under a minute"
-    return f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.1f} h"
+    return f"~{hours * 60:.0f} min" if hours < 1 else f"~{hours:.1f} h"
 
 
 def _memory(plan: dict) -> str:
@@ -90,7 +90,8 @@ def _memory(plan: dict) -> str:
     limit = "no limit known for the target"
     if memory["limit_gib"] is not None:
         verdict = "fits" if memory["fits"] else "DOES NOT FIT"
-        limit = f"{verdict} in {memory['usable_gib']:g} of {memory['limit_gib']:g} GiB ({memory['margin']:.0%} kept free)"
+        usable, whole = memory["usable_gib"], memory["limit_gib"]
+        limit = f"{verdict} in {usable:g} of {whole:g} GiB ({memory['margin']:.0%} kept free)"
     return f"~{memory['per_device_gib']:g} GiB per device ({parts}); {limit}; dimensions from {memory['source']}"
 
 
@@ -101,8 +102,19 @@ def _size(plan: dict) -> str:
     steps = f"~{estimates['optimizer_steps']} optimizer steps" if estimates["optimizer_steps"] else ""
     duration = ""
     if estimates["duration_hours"] is not None:
-        duration = f"~{_duration(estimates['duration_hours'])} at {estimates['utilisation']:.0%} of peak FLOP/s"
+        duration = f"{_duration(estimates['duration_hours'])} at {estimates['utilisation']:.0%} of peak FLOP/s"
     return "; ".join(part for part in (params, tokens, steps, duration) if part)
+
+
+def _cost(cost: dict) -> str:
+    """GPU-hours, and the money at --price: `~3.2 GPU-hours x 0.8 per GPU-hour = 2.56`."""
+    if cost["gpu_hours"] is None:
+        return cost["note"]
+    hours = cost["gpu_hours"]
+    text = f"~{hours:,.1f} GPU-hours" if hours >= 1 else f"~{hours:.2g} GPU-hours ({_duration(hours)} of one GPU)"
+    if cost["total"] is None:
+        return f"{text}; {cost['note']}"
+    return f"{text} x {cost['price_per_gpu_hour']:g} per GPU-hour = {cost['total']:,.2f}"
 
 
 def plan_table(plan: dict) -> str:
@@ -120,6 +132,7 @@ def plan_table(plan: dict) -> str:
         ("hardware", _hardware(plan)),
         ("memory", _memory(plan)),
         ("size", _size(plan)),
+        *([("cost", _cost(plan["cost"]))] if plan.get("cost") else []),
         (
             "evaluation",
             ", ".join(plan["eval"]["metrics"]) + ("; against the base" if plan["eval"]["compare_base"] else ""),

@@ -73,8 +73,14 @@ def test_plan_json_has_the_keys_tools_read(tmp_path):
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "ftspec", "plan", str(PLANS / "llama-7b-lora.ft"), "--json",
-                           "--target", "l4"], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "ftspec", "plan", str(PLANS / "llama-7b-lora.ft"), "--json", "--target", "l4"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     data = json.loads(done.stdout)
     assert data["memory"]["per_device_gib"] > 0 and data["memory"]["limit_gib"] == 24.0
-    assert data["fits"] is True and data["hardware"]["distributed"] == "none" and data["hardware"]["precision"] == "bf16"
+    assert (
+        data["fits"] is True and data["hardware"]["distributed"] == "none" and data["hardware"]["precision"] == "bf16"
+    )

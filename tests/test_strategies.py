@@ -44,7 +44,8 @@ VARIANTS = {  # options beyond the matrix, one format each
     "lora-dora-rslora": ("strategy lora {\n  rank = 8\n  dora = true\n  rslora = true\n}", 5e-3, "instruction"),
     "qlora-8bit": ("strategy qlora {\n  bits = 8\n  rank = 8\n}", 5e-3, "text"),
     "qlora-fp4": ("strategy qlora {\n  quant_type = fp4\n  double_quant = false\n}", 5e-3, "chat"),
-    "full-frozen": ("strategy full {\n  freeze = [embeddings]\n  freeze_layers = 1\n}", 1e-3, "instruction"),
+    "full-frozen": ('strategy full {\n  freeze = [embeddings, "model.norm.*"]\n}', 3e-3, "instruction"),
+    "full-first-layers": ("strategy full {\n  freeze_layers = 1\n}", 1e-3, "text"),
     "scratch-gpt2": (
         "tokenizer {\n  train = true\n  vocab_size = 512\n}\nstrategy scratch {\n"
         "  architecture = gpt2\n  hidden_size = 64\n  layers = 2\n}",

@@ -140,7 +140,7 @@ def decide_data(plan: Plan) -> Plan:
     >>> from ftspec.planner.testing import plan_until
     >>> d = plan_until('data { format = instruction\\n prompt = "q"\\n response = "a" }', decide_data).data
     >>> d.loader, d.packing, d.eval_split, d.template
-    ('json', False, 0.1, '### Question:\\n{q}\\n\\n### Answer:\\n')
+    ('json', True, 0.1, '### Question:\\n{q}\\n\\n### Answer:\\n')
     """
     spec, inputs = plan.spec, plan.inputs
     data = spec.data
@@ -164,7 +164,9 @@ def decide_data(plan: Plan) -> Plan:
         revision=(data.revision or "main") if data.train.startswith("hub:") else None,
         eval_split=None if has_eval else (data.eval_split.fraction if data.eval_split else DEFAULT_EVAL_SPLIT),
         max_length=data.max_length,
-        packing=data.packing if data.packing is not None else fmt == "text",
+        # Packing saves the padding of short examples and changes nothing learned (positions restart,
+        # attention stays within each example), so it is on wherever a row may hold several.
+        packing=data.packing if data.packing is not None else fmt != "classification",
         shuffle_seed=data.shuffle_seed if data.shuffle_seed is not None else spec.train.seed,
         text_column=(data.text or "text") if fmt in ("text", "classification") else None,
         prompt_column=(data.prompt or "prompt") if fmt == "instruction" else None,

@@ -23,11 +23,14 @@ def decide_sharded_quantization(plan: Plan) -> Plan:
         return plan
     sharded = plan.hardware.distributed in SHARDED
     if sharded and quantization["bits"] == 8:
-        return plan.diagnose(Diagnostic(
-            "FT404",
-            f"an 8-bit quantized base cannot be sharded with `distributed = {plan.hardware.distributed}`",
-            plan.inputs.sources.at("strategy", "bits"),
-            "use `bits = 4` (its weights shard when stored in the compute dtype), or `distributed = ddp`"))
+        return plan.diagnose(
+            Diagnostic(
+                "FT404",
+                f"an 8-bit quantized base cannot be sharded with `distributed = {plan.hardware.distributed}`",
+                plan.inputs.sources.at("strategy", "bits"),
+                "use `bits = 4` (its weights shard when stored in the compute dtype), or `distributed = ddp`",
+            )
+        )
     # FSDP and ZeRO-3 flatten parameters of one dtype: packed 4-bit weights are stored in the compute dtype.
     storage = STORAGE[plan.hardware.precision] if sharded else "uint8"
     plan = plan.note(f"qlora: 4-bit weights stored as {storage} so that they shard") if sharded else plan

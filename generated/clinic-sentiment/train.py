@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import DataLoaderConfiguration, set_seed
 from datasets import load_dataset
 from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
 from torch.utils.data import DataLoader
@@ -105,6 +105,13 @@ LOG_EVERY = 10
 ADAPTER_DIR = HERE / "../../runs/clinic-sentiment/adapter"
 MODEL_DIR = HERE / "../../runs/clinic-sentiment/model"
 METRICS_FILE = HERE / "../../runs/clinic-sentiment/logs" / "metrics.jsonl"
+CHECKPOINT_DIR = HERE / "../../runs/clinic-sentiment/checkpoints"
+# None: a checkpoint at the end of every epoch.
+SAVE_EVERY = None
+# Checkpoints kept; older ones are deleted.
+KEEP_LAST = 2
+# Identifies this plan: a checkpoint written for another plan is never resumed.
+PLAN_ID = "b5e10a8f1cdebe2d"
 
 
 def pick_precision():
@@ -251,6 +258,38 @@ def save_atomically(directory, save):
     shutil.rmtree(old, ignore_errors=True)
 
 
+def checkpoints():
+    """This plan's complete checkpoints, oldest first; a half-written one has no progress.json."""
+    found = []
+    for directory in sorted(CHECKPOINT_DIR.glob("step-*")):
+        progress = directory / "progress.json"
+        if directory.suffix != ".tmp" and progress.is_file():
+            state = json.loads(progress.read_text())
+            if state.get("plan") == PLAN_ID:
+                found.append((directory, state))
+    return found
+
+
+def save_checkpoint(accelerator, step, epoch, seen):
+    """Model, optimizer, schedule and random states, and where the data stands: written to a
+    temporary directory, then renamed, so a crash never leaves a checkpoint half written."""
+    final = CHECKPOINT_DIR / f"step-{step:08d}"
+    temporary = final.with_name(final.name + ".tmp")
+    if accelerator.is_main_process:  # leftovers of an interrupted save are incomplete
+        shutil.rmtree(temporary, ignore_errors=True)
+        shutil.rmtree(final, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(temporary)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        progress = {"plan": PLAN_ID, "step": step, "epoch": epoch, "seen": seen}
+        (temporary / "progress.json").write_text(json.dumps(progress))
+        temporary.rename(final)
+        for old, _ in checkpoints()[:-KEEP_LAST]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
 def make_optimizer(model):
     """adamw; weight decay on matrices only, not on biases and norms."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -272,9 +311,12 @@ def write_metrics(record, accelerator):
 
 def main():
     tensorboard = importlib.util.find_spec("tensorboard") is not None
+    # Seedable samplers make an epoch's order a function of the seed and the epoch (resumable).
+    loading = DataLoaderConfiguration(use_seedable_sampler=True)
     accelerator = Accelerator(
         mixed_precision=MIXED_PRECISION or pick_precision(),
         gradient_accumulation_steps=GRAD_ACCUM,
+        dataloader_config=loading,
         log_with="tensorboard" if tensorboard else None,
         project_dir=METRICS_FILE.parent,
     )
@@ -323,31 +365,48 @@ def main():
         model, optimizer, train_loader, eval_loader
     )
 
-    if accelerator.is_main_process:
+    accelerator.register_for_checkpointing(scheduler)
+    step, epoch, seen = 0, 0, 0
+    resumable = checkpoints()
+    if resumable:
+        directory, progress = resumable[-1]
+        accelerator.load_state(directory)
+        step, epoch, seen = progress["step"], progress["epoch"], progress["seen"]
+        log(f"resuming from {directory.name}: step {step}, epoch {epoch + 1}")
+    elif accelerator.is_main_process:
         METRICS_FILE.parent.mkdir(parents=True, exist_ok=True)
         METRICS_FILE.write_text("")
     accelerator.init_trackers("train")
-    # The held-out loss before any step: the baseline the tuned model must beat.
-    eval_loss = evaluate(model, eval_loader, accelerator)
-    log(f"held-out loss before training {eval_loss:.4f}")
-    write_metrics({"step": 0, "eval_loss": eval_loss}, accelerator)
+    if step == 0:
+        # The held-out loss before any step: the baseline the tuned model must beat.
+        eval_loss = evaluate(model, eval_loader, accelerator)
+        log(f"held-out loss before training {eval_loss:.4f}")
+        write_metrics({"step": 0, "eval_loss": eval_loss}, accelerator)
     batch = f"{MICRO_BATCH_SIZE} x {GRAD_ACCUM} x {processes}"
     log(f"training: {epochs} epoch(s), {total_steps} optimizer steps of {batch} rows")
     model.train()
-    step, window_loss, window_count, window_tokens = 0, 0.0, 0, 0
+    window_loss, window_count, window_tokens = 0.0, 0, 0
     started = time.perf_counter()
-    for epoch in range(epochs):
-        batches = iter(train_loader)
+    while epoch < epochs and step < total_steps:
+        # The order of an epoch depends only on SHUFFLE_SEED and the epoch: a resumed run
+        # skips the micro-batches the interrupted one had used, and sees the same rest.
+        train_loader.set_epoch(epoch)
+        loader = train_loader
+        if seen:  # resuming in the middle of the epoch
+            loader = accelerator.skip_first_batches(train_loader, seen)
+        batches = iter(loader)
         while step < total_steps:
             group = [batch for _, batch in zip(range(GRAD_ACCUM), batches)]
             if not group:
                 break
+            seen += len(group)
             # The loss of an optimizer step is the mean over every counted example of the
             # step, on every process, however the micro-batches divide them.
             counted = torch.tensor(
                 sum(len(batch["labels"]) for batch in group), device=accelerator.device
             )
             step_count = accelerator.reduce(counted, "sum").clamp(min=1)
+            step_loss = torch.zeros((), device=accelerator.device)
             for index, batch in enumerate(group):
                 # accumulate() syncs gradients on the step's last micro-batch only.
                 with accelerator.accumulate(model):
@@ -355,8 +414,16 @@ def main():
                     # backward() divides by GRAD_ACCUM and processes average: undo both.
                     objective = loss * processes * GRAD_ACCUM / step_count
                     accelerator.backward(objective)
-                window_loss += loss.item()
+                step_loss += loss.detach()
                 window_tokens += batch["input_ids"].numel()
+            total = accelerator.reduce(step_loss)
+            if not torch.isfinite(total):
+                # Stop before the optimizer applies it: the weights and checkpoints stay good.
+                raise SystemExit(
+                    f"the loss is {total.item()} at step {step + 1}: training stopped; "
+                    f"the last good checkpoint is in {CHECKPOINT_DIR}"
+                )
+            window_loss += step_loss.item()
             window_count += counted.item()
             if MAX_GRAD_NORM > 0:
                 accelerator.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
@@ -377,6 +444,9 @@ def main():
                     "loss": summed / max(counted_all, 1),
                     "learning_rate": scheduler.get_last_lr()[0],
                     "tokens_per_s": tokens_all / elapsed,
+                    # What the loss was taken over, and the window's time: effective throughput.
+                    "examples": int(counted_all),
+                    "seconds": elapsed,
                 }
                 log(
                     f"step {step}/{total_steps} | epoch {record['epoch']} | loss {record['loss']:.4f}"
@@ -385,6 +455,11 @@ def main():
                 write_metrics(record, accelerator)
                 window_loss, window_count, window_tokens = 0.0, 0, 0
                 started = time.perf_counter()
+            if SAVE_EVERY and step % SAVE_EVERY == 0 and step < total_steps:
+                save_checkpoint(accelerator, step, epoch, seen)
+        epoch, seen = epoch + 1, 0
+        if not SAVE_EVERY and epoch < epochs and step < total_steps:
+            save_checkpoint(accelerator, step, epoch, seen)
 
     eval_loss = evaluate(model, eval_loader, accelerator)
     log(f"held-out loss {eval_loss:.4f}")
