@@ -116,7 +116,7 @@ def main() -> None:
         f"measured matmul peak {peak / 1e12:.1f} TFLOP/s",
         flush=True,
     )
-    corpus(work / "corpus.txt", 0.5 if args.tiny else 24)
+    corpus(work / "corpus.txt", 0.5 if args.tiny else 6)
     spec = work / "mfu.ft"
     spec.write_text(
         SPEC.format(
