@@ -31,6 +31,7 @@ def run_kind(kind: str, examples: int, specs: Path, out: Path, rng_seed: int, sh
     """Run one generator for ``examples`` examples; returns the counts and the failures."""
     counts: Counter = Counter()
     failures: list[tuple[str, str, str]] = []
+    slowest: list[str] = []
     strategy = {"grammar": fuzzing.documents(), "mutants": fuzzing.mutants(), "overrides": fuzzing.overrides()}[kind]
 
     def attempt(value) -> None:
@@ -50,7 +51,9 @@ def run_kind(kind: str, examples: int, specs: Path, out: Path, rng_seed: int, sh
         finally:
             counts["examples"] += 1
             elapsed = time.perf_counter() - started
-            counts["slowest_ms"] = max(counts["slowest_ms"], int(elapsed * 1000))
+            if elapsed * 1000 > counts["slowest_ms"]:
+                counts["slowest_ms"] = int(elapsed * 1000)
+                slowest[:] = [repr(value)[:300]]
         if elapsed > fuzzing.SOFT_LIMIT:
             failures.append((f"slow: {elapsed:.1f} s", repr(value)[:2000], ""))
             counts["failures"] += 1
@@ -69,6 +72,7 @@ def run_kind(kind: str, examples: int, specs: Path, out: Path, rng_seed: int, sh
             suppress_health_check=list(HealthCheck),
         )(given(strategy)(attempt))
         seed(rng_seed * 1_000_003 + batch)(run)()
+    print(f"  slowest {kind} input ({counts['slowest_ms']} ms): {slowest[0] if slowest else ''}", file=sys.stderr)
     return counts, failures
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .diagnostics import Diagnostics
-from .schema import PEFT_KINDS, Spec
+from .schema import PEFT_KINDS, Percent, Spec
 from .validate import SourceMap
 
 # Which column settings each data format reads.
@@ -33,6 +33,7 @@ def check(spec: Spec, sources: SourceMap) -> Diagnostics:
     _architecture(spec, sources, diags)
     _evaluation(spec, sources, diags)
     _learning_rate(spec, sources, diags)
+    _percentages(spec, sources, diags)
     return diags
 
 
@@ -238,3 +239,22 @@ def _learning_rate(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
             sources.at("train", "learning_rate"),
             f"{kind} usually trains with a peak learning rate between {low:g} and {high:g}",
         )
+
+
+def _percentages(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
+    """Shares of something must lie between none and all of it."""
+    strategy = spec.strategy
+    cases = [
+        # A held-out share of 0% leaves nothing to evaluate, of 100% nothing to train on.
+        ("data", "eval_split", spec.data.eval_split, False),
+        ("train", "warmup", spec.train.warmup, True),
+        ("strategy", "warmup", getattr(strategy, "warmup", None), True),
+        ("strategy", "final", getattr(strategy, "final", None), True),
+    ]
+    for block, key, value, inclusive in cases:
+        if not isinstance(value, Percent):
+            continue
+        inside = 0 <= value.value <= 100 if inclusive else 0 < value.value < 100
+        if not inside:
+            bounds = "from 0% to 100%" if inclusive else "more than 0% and less than 100%"
+            diags.error("FT106", f"`{block}.{key}` must be {bounds}, found {value}", sources.at(block, key))

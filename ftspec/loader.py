@@ -217,7 +217,17 @@ def _expand(loaded: Loaded, key: str, value: str) -> list[Path]:
     if value.startswith("hub:"):
         return []
     pattern = loaded.resolve("data", key, value)
-    if glob.has_magic(str(pattern)):
+    if glob.has_magic(str(pattern)) and not pattern.is_file():  # a file may be named `a[1].jsonl`
+        # The deepest directory without wildcards: a recursive walk from `/` would take minutes.
+        prefix = next((p for p in (pattern, *pattern.parents) if not glob.has_magic(str(p))), pattern)
+        if "**" in value and len(prefix.parts) <= 1:
+            loaded.diagnostics.error(
+                "FT302",
+                f"`{value}` would search the whole file system",
+                loaded.sources.at("data", key),
+                "start the pattern from a directory, e.g. `data/**/*.jsonl`",
+            )
+            return []
         matches = sorted(Path(p) for p in glob.glob(str(pattern), recursive=True) if Path(p).is_file())
         if not matches:
             loaded.diagnostics.error(

@@ -77,6 +77,7 @@ class DataPlan(Section):
     eval_split: float | None
     max_length: int
     packing: bool
+    group_by_length: bool
     shuffle_seed: int
     text_column: str | None
     prompt_column: str | None

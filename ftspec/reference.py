@@ -13,7 +13,7 @@ BEGIN, END = "<!-- reference:begin -->", "<!-- reference:end -->"
 # Defaults the planner decides; the table says how.
 RESOLVED = {
     ("data", "eval_split"): "10% when no `eval`",
-    ("data", "packing"): "`true`; `false` for `classification`",
+    ("data", "packing"): "`true` for `text`; else rows of similar length are batched together",
     ("data", "shuffle_seed"): "`train.seed`",
     ("data", "text"): '`"text"`',
     ("data", "prompt"): '`"prompt"`',

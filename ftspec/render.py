@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,6 +27,20 @@ def docstring(text) -> str:
     # Python source cannot hold a NUL byte, and reads a raw carriage return as a newline (leaving the file with
     # mixed line endings): both are written as escapes, like the backslash.
     return str(text).replace("\\", "\\\\").replace('"""', '\\"\\"\\"').replace("\0", "\\x00").replace("\r", "\\r")
+
+
+def markdown(text) -> str:
+    """Text for a Markdown line or table cell: one line, pipes escaped."""
+    return " ".join(str(text).splitlines()).replace("|", "\\|")
+
+
+def code_span(text) -> str:
+    """A Markdown code span of ``text`` whose fence is longer than any run of backticks inside it."""
+    body = markdown(text)
+    longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if body.startswith("`") or body.endswith("`") else ""
+    return f"{fence}{pad}{body}{pad}{fence}"
 
 
 def yaml_string(text) -> str:
@@ -49,7 +64,13 @@ def environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters.update(
-        py=pyliteral.literal, assign=pyliteral.assign, docstring=docstring, yaml=yaml_string, shell=shell_word
+        md=markdown,
+        code=code_span,
+        py=pyliteral.literal,
+        assign=pyliteral.assign,
+        docstring=docstring,
+        yaml=yaml_string,
+        shell=shell_word,
     )
     return env
 

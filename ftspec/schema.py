@@ -72,7 +72,7 @@ class Data(Block):
     format: Literal["text", "instruction", "chat", "classification"] = Field("text", description="what a row is")
     max_length: int = Field(512, ge=8, le=1_048_576, description="tokens per training sequence; longer rows are cut")
     packing: bool | None = Field(None, description="pack short examples into full sequences")
-    shuffle_seed: int | None = Field(None, ge=0, description="seed of the data order")
+    shuffle_seed: int | None = Field(None, ge=0, le=2**32 - 1, description="seed of the data order")
     text: str | None = Field(None, description="text column (`text`, `classification`)")
     prompt: str | None = Field(None, description="prompt column (`instruction`)")
     response: str | None = Field(None, description="response column (`instruction`)")
@@ -217,7 +217,7 @@ class Train(Block):
     """The optimisation: how long, how fast, how big a batch."""
 
     epochs: int | None = Field(None, ge=1, le=100_000, description="passes over the training set; excludes `max_steps`")
-    max_steps: int | None = Field(None, ge=1, description="optimizer steps; excludes `epochs`")
+    max_steps: int | None = Field(None, ge=1, le=10**9, description="optimizer steps; excludes `epochs`")
     learning_rate: float | None = Field(None, gt=0, le=1, description="peak learning rate")
     batch_size: int = Field(
         8, ge=1, le=1_000_000, description="examples per step across all devices, before accumulation"
@@ -236,7 +236,7 @@ class Train(Block):
         "auto", description="bf16 where the hardware has it, else fp16 on GPUs, else fp32"
     )
     gradient_checkpointing: bool | Literal["auto"] = Field("auto", description="recompute activations to save memory")
-    seed: int = Field(42, ge=0, description="seed of initialisation, dropout and data order")
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="seed of initialisation, dropout and data order")
     log_every: int = Field(10, ge=1, description="optimizer steps between two log lines")
     compile: bool = Field(False, description="compile the model with torch.compile")
 
@@ -255,9 +255,9 @@ class Eval(Block):
     compare_base: bool = Field(False, description="evaluate the base model on the same data and prompts")
     prompts: list[str] = Field(default_factory=list, description="prompts to generate answers for")
     max_new_tokens: int = Field(64, ge=1, le=32_768, description="tokens generated per prompt")
-    every: int | None = Field(None, ge=1, description="evaluate every N optimizer steps during training")
+    every: int | None = Field(None, ge=1, le=10**9, description="evaluate every N optimizer steps during training")
     per_epoch: int | None = Field(None, ge=1, le=1000, description="evaluate N times per epoch during training")
-    batch_size: int | None = Field(None, ge=1, description="evaluation batch size")
+    batch_size: int | None = Field(None, ge=1, le=1_000_000, description="evaluation batch size")
 
 
 GPU_NAMES = ("h200", "h100", "a100", "a100_40gb", "a10g", "l40s", "l4", "t4", "v100", "rtx4090", "rtx3090", "cpu")
@@ -283,8 +283,8 @@ class Output(Block):
 
     dir: str | None = Field(None, description="run directory")
     merge: bool = Field(False, description="also save the adapter merged into the full-precision base")
-    save_every: int | None = Field(None, ge=1, description="optimizer steps between checkpoints")
-    keep_last: int = Field(2, ge=1, description="checkpoints kept")
+    save_every: int | None = Field(None, ge=1, le=10**9, description="optimizer steps between checkpoints")
+    keep_last: int = Field(2, ge=1, le=1000, description="checkpoints kept")
 
 
 class TopLevel(Block):

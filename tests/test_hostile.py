@@ -266,9 +266,15 @@ def check_python(name: str, text: str) -> set[str]:
         if isinstance(node, ast.Attribute):
             assert node.attr not in MARKERS, f"{name}: an attribute `.{node.attr}` on line {node.lineno}"
     for node in tree.body:
-        assert isinstance(node, (ast.Import, ast.ImportFrom, ast.Assign, ast.FunctionDef, ast.Expr, ast.If)), (
-            f"{name}:{node.lineno}: top-level {type(node).__name__}"
-        )
+        assert isinstance(
+            node, (ast.Import, ast.ImportFrom, ast.Assign, ast.FunctionDef, ast.ClassDef, ast.Expr, ast.If)
+        ), f"{name}:{node.lineno}: top-level {type(node).__name__}"
+        if isinstance(node, ast.ClassDef):  # a class body that only defines methods (and a docstring) runs nothing
+            assert not node.decorator_list and all(
+                isinstance(part, ast.FunctionDef)
+                or (isinstance(part, ast.Expr) and isinstance(part.value, ast.Constant))
+                for part in node.body
+            ), f"{name}:{node.lineno}: class {node.name} runs code when it is defined"
         if isinstance(node, ast.Expr):  # only the module docstring
             assert isinstance(node.value, ast.Constant) and isinstance(node.value.value, str), f"{name}:{node.lineno}"
         if isinstance(node, ast.If):  # only `if __name__ == "__main__":`
@@ -282,6 +288,8 @@ class Stub(types.ModuleType):
     def __getattr__(self, name: str):
         if name.startswith("__"):
             raise AttributeError(name)
+        if name[:1].isupper():  # a class the generated code may subclass (Sampler)
+            return type(name, (), {})
         return Stub(f"{self.__name__}.{name}")
 
     def __call__(self, *args, **kwargs):
@@ -447,8 +455,8 @@ CARD_CASES = {
     for field in ("domain", "base.model", "base.revision", "data.train")
     for kind, payload in (("pipe", "a | b"), ("newline", "a\nb"))
 }
-# README.md.j2 pastes these raw into table cells (a template bug, reported; not for this file to fix).
-CARD_BROKEN = set(CARD_CASES)
+# Cases the model card does not survive yet (README.md.j2 writes values through its `md`/`code` filters).
+CARD_BROKEN: set[str] = set()
 
 
 @pytest.mark.parametrize(

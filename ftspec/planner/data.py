@@ -94,7 +94,8 @@ def _template(plan: Plan) -> tuple[str | None, Diagnostic | None]:
             + "; or a string with `{column}` placeholders",
         )
     try:
-        fields = [name for _, name, spec, conv in string.Formatter().parse(written) if name is not None]
+        parts = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(written) if name is not None]
+        fields = [name for name, _, _ in parts]
     except ValueError as err:
         return None, Diagnostic(
             "FT212",
@@ -102,7 +103,8 @@ def _template(plan: Plan) -> tuple[str | None, Diagnostic | None]:
             sources.at("data", "template"),
             "write literal braces as `{{` and `}}`",
         )
-    bad = [name for name in fields if not name.isidentifier()]
+    # Plain `{column}` only: a format spec such as `{q:>1000000000}` would pad every row at training time.
+    bad = [name for name, spec, conv in parts if not name.isidentifier() or spec or conv]
     if bad or not fields:
         return None, Diagnostic(
             "FT212",
@@ -139,8 +141,8 @@ def decide_data(plan: Plan) -> Plan:
 
     >>> from ftspec.planner.testing import plan_until
     >>> d = plan_until('data { format = instruction\\n prompt = "q"\\n response = "a" }', decide_data).data
-    >>> d.loader, d.packing, d.eval_split, d.template
-    ('json', True, 0.1, '### Question:\\n{q}\\n\\n### Answer:\\n')
+    >>> d.loader, d.packing, d.group_by_length, d.eval_split, d.template
+    ('json', False, True, 0.1, '### Question:\\n{q}\\n\\n### Answer:\\n')
     """
     spec, inputs = plan.spec, plan.inputs
     data = spec.data
@@ -155,6 +157,10 @@ def decide_data(plan: Plan) -> Plan:
         plan = plan.diagnose(problem)
     fmt = data.format
     has_eval = bool(data.eval)
+    # Text is cut into pieces that fill rows exactly: packing wastes nothing. Whole examples are
+    # batched with others of similar length instead: without variable-length attention kernels a
+    # packed row pays attention over its whole length, a row of one example only over its own.
+    packing = data.packing if data.packing is not None else fmt == "text"
     decided = DataPlan(
         format=fmt,
         loader=loader or "json",
@@ -164,9 +170,8 @@ def decide_data(plan: Plan) -> Plan:
         revision=(data.revision or "main") if data.train.startswith("hub:") else None,
         eval_split=None if has_eval else (data.eval_split.fraction if data.eval_split else DEFAULT_EVAL_SPLIT),
         max_length=data.max_length,
-        # Packing saves the padding of short examples and changes nothing learned (positions restart,
-        # attention stays within each example), so it is on wherever a row may hold several.
-        packing=data.packing if data.packing is not None else fmt != "classification",
+        packing=packing,
+        group_by_length=not packing,
         shuffle_seed=data.shuffle_seed if data.shuffle_seed is not None else spec.train.seed,
         text_column=(data.text or "text") if fmt in ("text", "classification") else None,
         prompt_column=(data.prompt or "prompt") if fmt == "instruction" else None,

@@ -12,6 +12,7 @@ Relative paths below start from this file's directory.
 import importlib.util
 import json
 import math
+import random
 import shutil
 import time
 import warnings
@@ -24,7 +25,7 @@ from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, set_seed
 from datasets import load_dataset
 from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
@@ -111,7 +112,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "b5e10a8f1cdebe2d"
+PLAN_ID = "5a5d6d293873a8d1"
 
 
 def pick_precision():
@@ -300,6 +301,38 @@ def make_optimizer(model):
     return torch.optim.AdamW(groups, lr=LEARNING_RATE)
 
 
+class LengthGroupedSampler(Sampler):
+    """A random order in which neighbouring rows have similar lengths, so batches pad little.
+
+    Rows are shuffled, cut into groups of 64 batches, sorted by length within each group and
+    batched; the batches are shuffled again. The order depends only on the seed and the epoch.
+    """
+
+    def __init__(self, lengths, batch_size, seed):
+        self.lengths, self.batch_size, self.seed = lengths, batch_size, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return len(self.lengths)
+
+    def __iter__(self):
+        rng = random.Random(self.seed + self.epoch)
+        order = list(range(len(self.lengths)))
+        rng.shuffle(order)
+        group = 64 * self.batch_size
+        for start in range(0, len(order), group):
+            order[start : start + group] = sorted(
+                order[start : start + group], key=self.lengths.__getitem__, reverse=True
+            )
+        size = self.batch_size
+        batches = [order[start : start + size] for start in range(0, len(order), size)]
+        rng.shuffle(batches)
+        return iter([index for batch in batches for index in batch])
+
+
 def write_metrics(record, accelerator):
     """Append one record to the metrics file (and TensorBoard when it is installed)."""
     if accelerator.is_main_process:
@@ -332,13 +365,10 @@ def main():
         eval_set = encode_all(eval_rows, tokenizer)
     log(f"data: {len(train_set)} training sequences, {len(eval_set)} held out")
     collate_fn = partial(collate, pad_id=tokenizer.pad_token_id)
-    order = torch.Generator().manual_seed(SHUFFLE_SEED)
+    lengths = [len(row["input_ids"]) for row in train_set]
+    order = LengthGroupedSampler(lengths, MICRO_BATCH_SIZE, SHUFFLE_SEED)
     train_loader = DataLoader(
-        train_set,
-        MICRO_BATCH_SIZE,
-        shuffle=True,
-        collate_fn=collate_fn,
-        generator=order,
+        train_set, MICRO_BATCH_SIZE, sampler=order, collate_fn=collate_fn
     )
     eval_loader = DataLoader(eval_set, MICRO_BATCH_SIZE, collate_fn=collate_fn)
 
