@@ -81,6 +81,7 @@ args = TrainingArguments(output_dir=out, max_steps=steps, per_device_train_batch
 trainer = Trainer(model=model, args=args, train_dataset=data,
                   data_collator=Counting(tokenizer, padding=True, label_pad_token_id=-100), callbacks=[clock])
 trainer.train()
+trainer.save_model(out + "/model")
 # The batches of the timed steps (the loader may have fetched one more ahead: it is not counted).
 used = counted[warmup * accum:steps * accum]
 print(json.dumps({"tokens": sum(used), "seconds": clock.seconds}))

@@ -18,6 +18,15 @@ ENCODERS = {"bert", "roberta", "xlm-roberta", "camembert", "electra", "mpnet", "
 DISTILBERT_KEYS = {"hidden_size": "dim", "num_hidden_layers": "n_layers", "num_attention_heads": "n_heads"}
 GPT2_KEYS = {"hidden_size": "n_embd", "num_hidden_layers": "n_layer", "num_attention_heads": "n_head"}
 COMMIT = re.compile(r"[0-9a-f]{40}")
+# Decoders of the GPT-2 lineage: biased projections, LayerNorm and a two-matrix MLP. Every other
+# decoder is counted as Llama-style (no biases, RMSNorm, a gated three-matrix MLP).
+GPT2_STYLE = frozenset({"gpt2", "gpt_bigcode", "gpt_neox", "phi", "starcoder2", "opt", "bloom", "biogpt"})
+# GPT-2-lineage decoders with a learned position table (the others use rotary or ALiBi).
+LEARNED_POSITIONS = frozenset({"gpt2", "gpt_bigcode", "opt", "biogpt"})
+# Llama-style decoders that keep biases on the query, key and value projections.
+QKV_BIAS = frozenset({"qwen2"})
+# Token-type (segment) embeddings of BERT-style encoders; BERT's two is the default.
+TOKEN_TYPES = {"roberta": 1, "xlm-roberta": 1, "distilbert": 0}
 
 
 @dataclass(frozen=True)
@@ -47,7 +56,7 @@ class ModelDims:
             return "distilbert"
         if self.kind == "encoder":
             return "bert"
-        return "gpt2" if self.model_type == "gpt2" else "llama"
+        return "gpt2" if self.model_type in GPT2_STYLE else "llama"
 
 
 def hub_cache(hf_home: str | os.PathLike | None = None) -> Path:
@@ -133,7 +142,7 @@ def layer_linears(dims: ModelDims) -> list[tuple[str, str, int, int]]:
     q, kv = dims.num_attention_heads * dims.attention_head_dim, dims.num_key_value_heads * dims.attention_head_dim
     family = dims.family
     if family == "gpt2":  # one fused q/k/v projection; a plain (not gated) MLP
-        return [("c_attn", "qkv", h, 3 * h), ("c_proj", "o", h, h), ("c_fc", "up", h, i), ("c_proj", "down", i, h)]
+        return [("c_attn", "qkv", h, q + 2 * kv), ("c_proj", "o", q, h), ("c_fc", "up", h, i), ("c_proj", "down", i, h)]
     if family in ("bert", "distilbert"):
         names = ("q_lin", "k_lin", "v_lin", "out_lin", "lin1", "lin2")
         if family == "bert":
@@ -156,17 +165,18 @@ def parameter_shapes(dims: ModelDims) -> list[tuple[str, tuple[int, ...]]]:
     h, v, family = dims.hidden_size, dims.vocab_size, dims.family
     shapes: list[tuple[str, tuple[int, ...]]] = [("embedding", (v, h))]
     biased = family != "llama"  # GPT-2 and BERT linears and norms carry biases; Llama-style ones do not
-    if family != "llama":
+    encoder = family in ("bert", "distilbert")
+    if encoder or dims.model_type in LEARNED_POSITIONS:
         shapes.append(("embedding", (dims.max_position_embeddings, h)))
-    if family == "bert":
-        shapes.append(("embedding", (2, h)))  # token types: BERT has 2 (RoBERTa 1, a negligible difference)
-    if family in ("bert", "distilbert"):
+    if encoder and TOKEN_TYPES.get(dims.model_type, 2):
+        shapes.append(("embedding", (TOKEN_TYPES.get(dims.model_type, 2), h)))
+    if encoder:
         shapes += [("norm", (h,)), ("bias", (h,))]  # the embeddings' LayerNorm
     norms = [("norm", (h,)), ("bias", (h,))] if biased else [("norm", (h,))]
     for _ in range(dims.num_hidden_layers):
-        for name, _role, fan_in, fan_out in layer_linears(dims):
+        for name, role, fan_in, fan_out in layer_linears(dims):
             shapes.append((name, (fan_out, fan_in)))
-            if biased:
+            if biased or (dims.model_type in QKV_BIAS and role in ("q", "k", "v")):
                 shapes.append(("bias", (fan_out,)))
         shapes += norms * 2
     if family in ("llama", "gpt2"):

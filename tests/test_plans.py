@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,6 @@ def test_full_fine_tuning_of_7b_on_two_nodes_is_sharded_and_launched_with_slurm(
 
 
 def test_plan_json_has_the_keys_tools_read(tmp_path):
-    import json
     import subprocess
     import sys
 
@@ -84,3 +84,25 @@ def test_plan_json_has_the_keys_tools_read(tmp_path):
     assert (
         data["fits"] is True and data["hardware"]["distributed"] == "none" and data["hardware"]["precision"] == "bf16"
     )
+
+
+def test_memory_of_a_catalog_model_equals_the_memory_from_its_config_json(tmp_path):
+    """Without a download the planner sizes a hub model from the catalog; with its config.json on
+    disk it reads that instead: the figures agree."""
+    from ftspec.catalog import find
+
+    entry = find("meta-llama/Llama-2-7b-hf")
+    arch = entry.architecture
+    (tmp_path / "llama").mkdir()
+    (tmp_path / "llama" / "config.json").write_text(
+        json.dumps({**arch.model_dump(), "architectures": ["LlamaForCausalLM"]})
+    )
+    spec = (PLANS / "llama-7b-qlora.ft").read_text()
+    (tmp_path / "data.jsonl").write_text((PLANS / "data.jsonl").read_text())
+    (tmp_path / "hub.ft").write_text(spec)
+    (tmp_path / "local.ft").write_text(spec.replace('"meta-llama/Llama-2-7b-hf"', '"./llama"'))
+    hub, local = (api.check(tmp_path / name, target="l4").plan for name in ("hub.ft", "local.ft"))
+    assert hub.memory.source == "the ftspec catalog" and local.memory.source == "the base's config.json"
+    assert hub.memory.per_device_gib == local.memory.per_device_gib
+    assert hub.memory.total_params == local.memory.total_params
+    assert hub.memory.components_gib == local.memory.components_gib

@@ -16,8 +16,6 @@ import tinymodels
 
 from ftspec import api
 
-pytestmark = pytest.mark.slow
-
 FORMATS = {
     "text": "format = text",
     "instruction": 'format = instruction\n  prompt = "question"\n  response = "answer"',
@@ -113,6 +111,7 @@ def load(directory: Path, classification: bool):
     return AutoModelForCausalLM.from_pretrained(directory).eval()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_strategy_trains_and_saves(case, workspace):
     import torch
@@ -140,3 +139,51 @@ def test_strategy_trains_and_saves(case, workspace):
         model = load(out / "model", classification)
         with torch.no_grad():
             assert torch.isfinite(model(**probe).logits).all()
+
+
+IMPOSSIBLE = {  # what cannot work, and the compile-time diagnostic that says so
+    "scratch with a base": (
+        'base { model = "org/m" }\ndata { train = "d.txt" }\ntokenizer { train = true }\nstrategy scratch { }\n',
+        "FT201",
+    ),
+    "compare_base without a base": (
+        'data { train = "d.txt" }\ntokenizer { train = true }\nstrategy scratch { }\neval { compare_base = true }\n',
+        "FT202",
+    ),
+    "packing a classifier": (
+        'base { model = "org/m" }\ndata { train = "d.csv"\n format = classification\n'
+        ' label = "y"\n labels = [a, b]\n packing = true }\nstrategy lora { }\n',
+        "FT203",
+    ),
+    "merging a full fine-tune": (
+        'base { model = "org/m" }\ndata { train = "d.txt" }\nstrategy full { }\noutput { merge = true }\n',
+        "FT207",
+    ),
+    "a new vocabulary for a fine-tune": (
+        'base { model = "org/m" }\ndata { train = "d.txt" }\ntokenizer { train = true }\nstrategy lora { }\n',
+        "FT208",
+    ),
+    "generations from a classifier": (
+        'base { model = "org/m" }\ndata { train = "d.csv"\n format = classification\n'
+        ' label = "y"\n labels = [a, b] }\nstrategy lora { }\n'
+        'eval { prompts = ["hi"] }\n',
+        "FT211",
+    ),
+    "an 8-bit base sharded": (
+        'base { model = "org/m" }\ndata { train = "d.txt" }\nstrategy qlora { bits = 8 }\n'
+        "hardware { gpu = h100\n gpus = 8\n distributed = fsdp }\n",
+        "FT404",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IMPOSSIBLE))
+def test_impossible_pairs_are_compile_time_diagnostics(case, tmp_path):
+    text, code = IMPOSSIBLE[case]
+    for name in ("d.txt", "d.csv"):
+        (tmp_path / name).write_text("y\nx\n")
+    spec = tmp_path / "s.ft"
+    spec.write_text(f'name = "s"\n{text}')
+    result = api.compile_spec(spec, tmp_path / "out")
+    assert [d.code for d in result.diagnostics if d.is_error] == [code]
+    assert not (tmp_path / "out").exists()

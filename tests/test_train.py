@@ -116,3 +116,16 @@ def test_core_strategy_trains_and_saves(project, case):
     assert (out / saves / ("adapter_config.json" if saves == "adapter" else "config.json")).is_file()
     losses = [m["loss"] for m in metrics(out) if "loss" in m]
     assert losses and all(loss == loss and loss > 0 for loss in losses)
+
+
+def test_the_sentiment_example_beats_the_untrained_head(tmp_path):
+    """specs/patient-feedback.ft as shipped: all-MiniLM-L6-v2 with LoRA on the clinic feedback."""
+    (tmp_path / "pyproject.toml").write_text("")
+    shutil.copytree(ROOT / "data" / "clinic", tmp_path / "data" / "clinic")
+    (tmp_path / "specs").mkdir()
+    shutil.copy(ROOT / "specs" / "patient-feedback.ft", tmp_path / "specs")
+    run("run", "specs/patient-feedback.ft", cwd=tmp_path)
+    report = json.loads((tmp_path / "runs" / "patient-feedback" / "eval" / "report.json").read_text())
+    assert report["held_out"] == 90
+    assert report["tuned"]["accuracy"] >= report["base"]["accuracy"] + 0.2
+    assert report["tuned"]["macro_f1"] >= report["base"]["macro_f1"] + 0.2

@@ -23,24 +23,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..modelinfo import ModelDims, parameter_count
+
 __all__ = ["Architecture", "CatalogEntry", "Domain", "estimate_params", "find", "load_catalog"]
 
 _CATALOG_PATH = Path(__file__).with_name("models.toml")
 
 Domain = Literal["general", "medical", "biomedical", "clinical", "legal", "finance", "code", "multilingual", "science"]
-
-# Decoders of the GPT-2 lineage: biased projections, LayerNorm and a two-matrix MLP.
-# Every other decoder is counted as Llama-style (no biases, RMSNorm, gated three-matrix MLP),
-# the layout of nearly every model released since 2023.
-_GPT2_STYLE = frozenset({"gpt2", "gpt_bigcode", "gpt_neox", "phi", "starcoder2", "opt", "bloom", "biogpt"})
-# GPT-2-lineage decoders with a learned position table (the others use rotary or ALiBi).
-_LEARNED_POSITIONS = frozenset({"gpt2", "gpt_bigcode", "opt", "biogpt"})
-# Llama-style decoders that keep biases on the query, key and value projections.
-_QKV_BIAS = frozenset({"qwen2"})
-# Token-type (segment) embeddings of BERT-style encoders; BERT's two is the default.
-_TOKEN_TYPES = {"roberta": 1, "xlm-roberta": 1, "distilbert": 0}
-# Encoders published without BERT's pooler (a dense layer over the first token).
-_NO_POOLER = frozenset({"distilbert"})
 
 
 class Architecture(BaseModel):
@@ -120,48 +109,6 @@ def find(model_id: str) -> CatalogEntry | None:
 
 def estimate_params(arch: Architecture, kind: str) -> int:
     """Count the parameters of a model from its dimensions (encoders without a task head)."""
-    if kind == "encoder":
-        return _encoder_params(arch)
-    if kind != "decoder":
+    if kind not in ("encoder", "decoder"):
         raise ValueError(f"kind must be 'encoder' or 'decoder', not {kind!r}")
-    if arch.model_type in _GPT2_STYLE:
-        return _gpt2_style_params(arch)
-    return _llama_style_params(arch)
-
-
-def _kv_width(arch: Architecture) -> int:
-    """Output width of the key (or value) projection: one head_dim per key/value head."""
-    return arch.num_key_value_heads * (arch.hidden_size // arch.num_attention_heads)
-
-
-def _llama_style_params(arch: Architecture) -> int:
-    h, kv, embed = arch.hidden_size, _kv_width(arch), arch.vocab_size * arch.hidden_size
-    attention = 2 * h * h + 2 * h * kv  # q and o are h x h; k and v shrink with GQA
-    if arch.model_type in _QKV_BIAS:
-        attention += h + 2 * kv
-    mlp = 3 * h * arch.intermediate_size  # gate, up and down projections
-    layer = attention + mlp + 2 * h  # two RMSNorm weights
-    lm_head = 0 if arch.tie_word_embeddings else embed
-    return embed + arch.num_hidden_layers * layer + h + lm_head  # + final norm
-
-
-def _gpt2_style_params(arch: Architecture) -> int:
-    h, kv, inner = arch.hidden_size, _kv_width(arch), arch.intermediate_size
-    embed = arch.vocab_size * h
-    positions = arch.max_position_embeddings * h if arch.model_type in _LEARNED_POSITIONS else 0
-    attention = 2 * h * h + 2 * h * kv + 2 * h + 2 * kv  # weights and biases of q, k, v, o
-    mlp = 2 * h * inner + inner + h  # up and down projections with biases
-    layer = attention + mlp + 4 * h  # two LayerNorms, weight and bias each
-    lm_head = 0 if arch.tie_word_embeddings else embed
-    return embed + positions + arch.num_hidden_layers * layer + 2 * h + lm_head  # + final LayerNorm
-
-
-def _encoder_params(arch: Architecture) -> int:
-    h, inner = arch.hidden_size, arch.intermediate_size
-    token_types = _TOKEN_TYPES.get(arch.model_type, 2)
-    embeddings = (arch.vocab_size + arch.max_position_embeddings + token_types) * h + 2 * h  # + LayerNorm
-    attention = 4 * h * h + 4 * h  # q, k, v and output projections with biases
-    mlp = 2 * h * inner + inner + h
-    layer = attention + mlp + 4 * h  # two LayerNorms
-    pooler = 0 if arch.model_type in _NO_POOLER else h * h + h
-    return embeddings + arch.num_hidden_layers * layer + pooler
+    return parameter_count(ModelDims(**arch.model_dump(), kind=kind))
