@@ -99,6 +99,8 @@ def cmd_plan(args) -> int:
 
     data = plan_dict(result.plan, Path.cwd())
     data["cost"] = cost(result.plan, args.price)
+    # The decisions tools ask about most, also at the top level.
+    data["distributed"], data["precision"] = result.plan.hardware.distributed, result.plan.hardware.precision
     if args.json:
         print(json.dumps(data, indent=2, sort_keys=True))
     else:
