@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import re
 from array import array
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -21,6 +19,7 @@ from pathlib import Path
 
 from .datatable import place, quality_table, share
 from .diagnostics import Diagnostic, Severity, Span
+from .modelinfo import cached_file
 from .plan import Plan, relative
 
 CHARS_PER_TOKEN = 4  # the usual figure for English with a BPE vocabulary
@@ -30,22 +29,7 @@ TRUNCATED_WARN = 0.10
 RARE_LABEL = 0.05
 # Counting a huge text in full is slow and says nothing more: the rest is extrapolated from this prefix.
 COUNT_PREFIX = 200_000
-COMMIT = re.compile(r"[0-9a-f]{40}")
 CHUNK = 1 << 20
-
-
-def hub_cache() -> Path:
-    """The Hugging Face hub cache directory, as huggingface_hub finds it."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    return Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface") / "hub"
-
-
-def _cached(repo_id: str, revision: str | None) -> Path | None:
-    repo = hub_cache() / ("models--" + repo_id.replace("/", "--"))
-    ref = repo / "refs" / (revision or "main")
-    commit = ref.read_text(encoding="utf-8").strip() if ref.is_file() else (revision or "")
-    return repo / "snapshots" / commit / "tokenizer.json" if COMMIT.fullmatch(commit) else None
 
 
 def tokenizer_file(plan: Plan) -> Path | None:
@@ -55,13 +39,13 @@ def tokenizer_file(plan: Plan) -> Path | None:
         return None  # learned from the data when the run starts
     if tokenizer.source == "named":
         local = plan.inputs.spec_file.parent / tokenizer.model
-        found = local / "tokenizer.json" if local.is_dir() else _cached(tokenizer.model, "main")
+        found = local / "tokenizer.json" if local.is_dir() else cached_file(tokenizer.model, "main", "tokenizer.json")
     elif base.source in ("local", "spec"):
         found = base.path / "tokenizer.json"
     elif base.source == "package":
         found = plan.inputs.base_dir / "tokenizer.json"
     elif base.source == "hub":
-        found = _cached(base.model, base.revision)
+        found = cached_file(base.model, base.revision, "tokenizer.json")
     else:
         found = None
     return found if found is not None and found.is_file() else None

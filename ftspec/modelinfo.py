@@ -68,15 +68,18 @@ def hub_cache(hf_home: str | os.PathLike | None = None) -> Path:
     return Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface") / "hub"
 
 
-def _cached_config(repo_id: str, revision: str | None, cache: Path) -> Path | None:
-    """`config.json` of the snapshot that ``revision`` (a branch, tag or commit) names in the hub cache."""
-    repo = cache / ("models--" + repo_id.replace("/", "--"))
+def cached_file(repo_id: str, revision: str | None, filename: str, cache: Path | None = None) -> Path | None:
+    """``filename`` of the snapshot that ``revision`` (a branch, tag or commit) names in the hub cache, if there."""
+    repo = (cache or hub_cache()) / ("models--" + repo_id.replace("/", "--"))
     revision = revision or "main"
     ref = repo / "refs" / revision
-    commit = ref.read_text(encoding="utf-8").strip() if ref.is_file() else revision
+    try:
+        commit = ref.read_text(encoding="utf-8").strip() if ref.is_file() else revision
+    except OSError:
+        return None
     if not COMMIT.fullmatch(commit):
         return None
-    path = repo / "snapshots" / commit / "config.json"
+    path = repo / "snapshots" / commit / filename
     return path if path.is_file() else None
 
 
@@ -127,7 +130,7 @@ def read_config(
     elif (local / "config.json").is_file():
         path = local / "config.json"
     else:
-        path = _cached_config(str(path_or_id), revision, hub_cache(hf_home))
+        path = cached_file(str(path_or_id), revision, "config.json", hub_cache(hf_home))
     if path is None:
         return None
     try:

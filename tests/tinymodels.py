@@ -73,27 +73,6 @@ def causal_model(directory: Path, hidden: int = 64, steps: int = 60) -> Path:
     return directory
 
 
-def encoder_model(directory: Path, hidden: int = 64) -> Path:
-    """A random BERT-shaped encoder with the same tokenizer, saved to ``directory``."""
-    import torch
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    tok = tokenizer()
-    config = BertConfig(
-        vocab_size=len(tok),
-        hidden_size=hidden,
-        intermediate_size=2 * hidden,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        max_position_embeddings=512,
-        pad_token_id=tok.pad_token_id,
-    )
-    BertModel(config).save_pretrained(directory)
-    tok.save_pretrained(directory)
-    return directory
-
-
 def package_dir(model: str) -> Path:
     """The directory of a `package:name/dir` base model."""
     import importlib.util
