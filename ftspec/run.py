@@ -90,6 +90,12 @@ def run(
     dependency_hash = None
     if loaded.dependency is not None:
         # The base is built like any spec: it skips itself when its last run is up to date.
+        name = loaded.dependency.spec.name
+        print(
+            f"ftspec: {plan.name} starts from the model of `{name}` ({shown(loaded.dependency.path)}): "
+            "building that first",
+            flush=True,
+        )
         status = run(loaded.dependency.path, (), target, False, _depth + 1)
         if status != 0:
             return status

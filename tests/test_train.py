@@ -50,7 +50,7 @@ def metrics(run_dir: Path) -> list[dict]:
 
 def test_run_builds_the_base_first_then_tunes_it(project):
     log = (project / "run.log").read_text()
-    assert "building the base `tiny-base` first" in log
+    assert "starts from the model of `tiny-base`" in log
     assert log.index("training tiny-base") < log.index("training cricket-coach")
     base, coach = project / "runs" / "tiny-base", project / "runs" / "cricket-coach"
     assert (base / "model" / "config.json").is_file() and (base / "model" / "tokenizer.json").is_file()
