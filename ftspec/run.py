@@ -26,6 +26,8 @@ NOISE = (
     "The following values were not passed to `accelerate launch`",
     "\t`--num_cpu_threads_per_process` was set to",
     "To avoid this warning pass in values for each of the problematic parameters",
+    # Checkpoints of a model with tied embeddings store the shared tensor once; reloading restores it.
+    "Removed shared tensor",
 )
 
 
@@ -59,7 +61,7 @@ def stream(command: list[str], run_dir: Path, env: dict[str, str]) -> int:
         command, cwd=run_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     ) as process:
         for line in process.stdout:
-            if not line.startswith(NOISE):
+            if not any(noise in line for noise in NOISE):
                 sys.stdout.write(line)
                 sys.stdout.flush()
     return process.returncode
