@@ -86,11 +86,10 @@ MERGE = False
 SEED = 42
 EPOCHS = 2
 LEARNING_RATE = 0.0001
-# Examples per process per forward pass; the effective batch is
+# Rows per process per forward pass; the effective batch is
 # MICRO_BATCH_SIZE x GRAD_ACCUM x processes = 32.
 MICRO_BATCH_SIZE = 2
 GRAD_ACCUM = 1
-OPTIMIZER = "adamw"
 SCHEDULER = "cosine"
 WARMUP_STEPS = 0
 WEIGHT_DECAY = 0.0

@@ -84,11 +84,10 @@ MERGE = True
 SEED = 42
 EPOCHS = 3
 LEARNING_RATE = 0.0002
-# Examples per process per forward pass; the effective batch is
+# Rows per process per forward pass; the effective batch is
 # MICRO_BATCH_SIZE x GRAD_ACCUM x processes = 16.
 MICRO_BATCH_SIZE = 8
 GRAD_ACCUM = 2
-OPTIMIZER = "adamw"
 SCHEDULER = "cosine"
 # Warm-up as a share of the optimizer steps.
 WARMUP_RATIO = 0.05

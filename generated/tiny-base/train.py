@@ -72,11 +72,10 @@ SHUFFLE_SEED = 1
 SEED = 1
 EPOCHS = 2
 LEARNING_RATE = 0.001
-# Examples per process per forward pass; the effective batch is
+# Rows per process per forward pass; the effective batch is
 # MICRO_BATCH_SIZE x GRAD_ACCUM x processes = 16.
 MICRO_BATCH_SIZE = 16
 GRAD_ACCUM = 1
-OPTIMIZER = "adamw"
 SCHEDULER = "cosine"
 # Warm-up as a share of the optimizer steps.
 WARMUP_RATIO = 0.05
