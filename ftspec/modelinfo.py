@@ -124,7 +124,8 @@ def read_config(
     path_or_id: str | os.PathLike, revision: str | None = None, hf_home: str | os.PathLike | None = None
 ) -> ModelDims | None:
     """The dimensions in a local directory's or the hub cache's `config.json`; None when there is none on disk."""
-    local = Path(path_or_id).expanduser()
+    # os.path leaves `~nosuchuser` as it is, where Path.expanduser raises.
+    local = Path(os.path.expanduser(path_or_id))
     if local.is_file():
         path = local
     elif (local / "config.json").is_file():

@@ -74,3 +74,14 @@ def test_set_overrides_are_validated_like_the_file(tmp_path, monkeypatch):
     assert good.ok and good.plan.train.learning_rate == 1e-4 and good.plan.strategy.peft["r"] == 4
     [bad] = api.check(Path("s.ft"), ("train.sheduler=cosine",)).diagnostics
     assert bad.code == "FT102" and bad.span.path == "<--set 1>" and "did you mean `scheduler`?" in bad.help
+
+
+def test_a_base_model_in_an_unknown_users_home_is_a_diagnostic_not_a_crash(tmp_path, monkeypatch):
+    # Found by bench/fuzz.py: Path.expanduser raises on `~nosuchuser`.
+    (tmp_path / "train.jsonl").write_text('{"text": "x"}\n')
+    (tmp_path / "s.ft").write_text(
+        'name = "s"\nbase { model = "~nosuchuser/m" }\ndata { train = "train.jsonl" }\nstrategy lora { }\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    result = api.check(Path("s.ft"))
+    assert [d.code for d in result.diagnostics if d.is_error] == ["FT303"]
