@@ -17,6 +17,7 @@ import shlex
 
 from .diagnostics import Diagnostic, Severity
 from .domains import catalog_domains, describe, general_purpose
+from .figures import count
 from .plan import Plan
 from .schema import PEFT_KINDS
 
@@ -53,14 +54,6 @@ def _catalog_entry(plan: Plan):
     return find(base.model)
 
 
-def _count(n: float) -> str:
-    """6738415616 as 6.7B: sizes read at a glance."""
-    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if n >= size:
-            return f"{n / size:.1f}".removesuffix(".0") + unit
-    return f"{n:.0f}"
-
-
 def _warning(code: str, message: str, span, help: str) -> Diagnostic:
     return Diagnostic(code, message, span, help, Severity.WARNING)
 
@@ -87,7 +80,7 @@ def _domain_base(plan: Plan, entry) -> Diagnostic | None:
         f"`{entry.id}` is a {describe(entry.domains)} model, but the catalog has a {entry.kind} of similar size "
         f'for `domain = "{plan.spec.domain}"`: `{better.id}` ({describe(better.domains)})',
         plan.inputs.sources.at("base", "model"),
-        f'consider `model = "{better.id}"` ({_count(better.params)} parameters against {_count(entry.params)}, '
+        f'consider `model = "{better.id}"` ({count(better.params)} parameters against {count(entry.params)}, '
         f"licence {better.license}); `ftspec suggest --domain {shlex.quote(plan.spec.domain)}` lists the others",
     )
 
@@ -111,12 +104,12 @@ def _undertrained(plan: Plan) -> Diagnostic | None:
         return None
     return _warning(
         "FT503",
-        f"`strategy scratch` trains {_count(params)} parameters on ~{_count(tokens)} tokens ({tokens / params:.2g} "
+        f"`strategy scratch` trains {count(params)} parameters on ~{count(tokens)} tokens ({tokens / params:.2g} "
         f"per parameter), far below the ~{TOKENS_PER_PARAMETER} tokens per parameter of a compute-optimal run "
         "(Hoffmann et al. 2022)",
         plan.inputs.sources.at("strategy"),
-        f"a compute-optimal run of this model sees ~{_count(TOKENS_PER_PARAMETER * params)} tokens; this data "
-        f"suits ~{_count(tokens / TOKENS_PER_PARAMETER)} parameters (tokens counted over every epoch at 4 "
+        f"a compute-optimal run of this model sees ~{count(TOKENS_PER_PARAMETER * params)} tokens; this data "
+        f"suits ~{count(tokens / TOKENS_PER_PARAMETER)} parameters (tokens counted over every epoch at 4 "
         f"characters a token; the warning starts below {FAR_BELOW * TOKENS_PER_PARAMETER:g} per parameter)",
     )
 
@@ -140,17 +133,17 @@ def _tiny_data(plan: Plan) -> Diagnostic | None:
     if kind == "scratch" or not params or examples is None:
         return None
     if kind == "full" and params >= LARGE_BASE and examples < FULL_LARGE_ROWS:
-        need, why = FULL_LARGE_ROWS, f"full fine-tuning of a {_count(LARGE_BASE)}+ parameter base"
+        need, why = FULL_LARGE_ROWS, f"full fine-tuning of a {count(LARGE_BASE)}+ parameter base"
         help = f"use `strategy lora` (it trains well under 1% of the weights), or gather {FULL_LARGE_ROWS:,}+ examples"
     elif params >= SIZABLE and examples < FEW_ROWS:
-        need, why = FEW_ROWS, f"fine-tuning a {_count(SIZABLE)}+ parameter base"
+        need, why = FEW_ROWS, f"fine-tuning a {count(SIZABLE)}+ parameter base"
         help = f"gather {FEW_ROWS:,}+ examples; with so few, prompting the base with examples may do as well"
     else:
         return None
     noun = "sequences" if plan.data.format == "text" else "examples"
     return _warning(
         "FT504",
-        f"the training set has ~{examples:,} {noun}, fewer than the {need:,} that {why} (here {_count(params)}) "
+        f"the training set has ~{examples:,} {noun}, fewer than the {need:,} that {why} (here {count(params)}) "
         "needs to generalise rather than memorise them",
         plan.inputs.sources.at("data", "train"),
         help,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .diff_report import UNKNOWN, Change
+from .figures import count, duration
 from .fmt import quote
 from .git_revision import Side
 from .plan import Plan
@@ -29,25 +30,6 @@ def rate(value: float) -> str:
         return f"{value:g}"
     mantissa, exponent = f"{value:.3e}".split("e")
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
-
-
-def count(value: int) -> str:
-    """A parameter or token count at a glance.
-
-    >>> count(1_606_784), count(32_768), count(512)
-    ('1.6M', '32.8k', '512')
-    """
-    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if value >= size:
-            return f"{value / size:.1f}{unit}"
-    return str(value)
-
-
-def duration(hours: float) -> str:
-    """An estimated training time, rounded as far as an estimate deserves."""
-    if hours < 1 / 60:
-        return "under a minute"
-    return f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.1f} h"
 
 
 def _warmup_steps(plan: Plan) -> int | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .figures import count, duration
+
 
 def _base(plan: dict) -> str:
     base = plan["base"]
@@ -66,20 +68,8 @@ def _hardware(plan: dict) -> str:
     )
 
 
-def _count(n: int | float | None) -> str:
-    """1234567 as 1.2M: parameter and token counts read at a glance."""
-    if n is None:
-        return "?"
-    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if n >= size:
-            return f"{n / size:.1f}{unit}"
-    return str(int(n))
-
-
-def _duration(hours: float) -> str:
-    if hours < 1 / 60:
-        return "under a minute"
-    return f"~{hours * 60:.0f} min" if hours < 1 else f"~{hours:.1f} h"
+def _maybe(value: int | None) -> str:
+    return "?" if value is None else count(value)
 
 
 def _memory(plan: dict) -> str:
@@ -97,13 +87,13 @@ def _memory(plan: dict) -> str:
 
 def _size(plan: dict) -> str:
     memory, estimates = plan["memory"] or {}, plan["estimates"]
-    params = f"{_count(memory.get('trainable_params'))} of {_count(memory.get('total_params'))} parameters trained"
-    tokens = f"~{_count(estimates['tokens_per_epoch'])} tokens/epoch" if estimates["tokens_per_epoch"] else ""
+    params = f"{_maybe(memory.get('trainable_params'))} of {_maybe(memory.get('total_params'))} parameters trained"
+    tokens = f"~{count(estimates['tokens_per_epoch'])} tokens/epoch" if estimates["tokens_per_epoch"] else ""
     steps = f"~{estimates['optimizer_steps']} optimizer steps" if estimates["optimizer_steps"] else ""
-    duration = ""
+    time = ""
     if estimates["duration_hours"] is not None:
-        duration = f"{_duration(estimates['duration_hours'])} at {estimates['utilisation']:.0%} of peak FLOP/s"
-    return "; ".join(part for part in (params, tokens, steps, duration) if part)
+        time = f"~{duration(estimates['duration_hours'])} at {estimates['utilisation']:.0%} of peak FLOP/s"
+    return "; ".join(part for part in (params, tokens, steps, time) if part)
 
 
 def _cost(cost: dict) -> str:
@@ -111,7 +101,7 @@ def _cost(cost: dict) -> str:
     if cost["gpu_hours"] is None:
         return cost["note"]
     hours = cost["gpu_hours"]
-    text = f"~{hours:,.1f} GPU-hours" if hours >= 1 else f"~{hours:.2g} GPU-hours ({_duration(hours)} of one GPU)"
+    text = f"~{hours:,.1f} GPU-hours" if hours >= 1 else f"~{hours:.2g} GPU-hours (~{duration(hours)} of one GPU)"
     if cost["total"] is None:
         return f"{text}; {cost['note']}"
     return f"{text} x {cost['price_per_gpu_hour']:g} per GPU-hour = {cost['total']:,.2f}"
