@@ -19,8 +19,8 @@ def duration(hours: float) -> str:
     """An estimated training time, rounded as far as an estimate deserves.
 
     >>> duration(0.001), duration(0.25), duration(3.14)
-    ('under a minute', '15 min', '3.1 h')
+    ('under a minute', '~15 min', '~3.1 h')
     """
     if hours < 1 / 60:
         return "under a minute"
-    return f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.1f} h"
+    return f"~{hours * 60:.0f} min" if hours < 1 else f"~{hours:.1f} h"

@@ -92,7 +92,7 @@ def _size(plan: dict) -> str:
     steps = f"~{estimates['optimizer_steps']} optimizer steps" if estimates["optimizer_steps"] else ""
     time = ""
     if estimates["duration_hours"] is not None:
-        time = f"~{duration(estimates['duration_hours'])} at {estimates['utilisation']:.0%} of peak FLOP/s"
+        time = f"{duration(estimates['duration_hours'])} at {estimates['utilisation']:.0%} of peak FLOP/s"
     return "; ".join(part for part in (params, tokens, steps, time) if part)
 
 
@@ -101,7 +101,7 @@ def _cost(cost: dict) -> str:
     if cost["gpu_hours"] is None:
         return cost["note"]
     hours = cost["gpu_hours"]
-    text = f"~{hours:,.1f} GPU-hours" if hours >= 1 else f"~{hours:.2g} GPU-hours (~{duration(hours)} of one GPU)"
+    text = f"~{hours:,.1f} GPU-hours" if hours >= 1 else f"~{hours:.2g} GPU-hours ({duration(hours)} of one GPU)"
     if cost["total"] is None:
         return f"{text}; {cost['note']}"
     return f"{text} x {cost['price_per_gpu_hour']:g} per GPU-hour = {cost['total']:,.2f}"
