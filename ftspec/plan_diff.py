@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .cost import cost
 from .diff_report import UNKNOWN, Change
 from .figures import count, duration
 from .fmt import quote
@@ -70,6 +71,15 @@ CONSEQUENCES: tuple[tuple[str, Callable[[Plan], Any], Callable[[Any], str], str,
     ("precision", lambda p: p.hardware.precision, str, "", False),
     ("distribution", lambda p: p.hardware.distributed, str, "", False),
     ("training duration", lambda p: p.estimates.duration_hours, duration, "", False),
+    ("GPU-hours", lambda p: cost(p)["gpu_hours"], lambda v: f"~{v:.3g}", "", False),
+    # A reviewer must see when a change lets the base's repository run its own Python code.
+    (
+        "runs the base repository's code (trust_remote_code)",
+        lambda p: p.base.trust_remote_code,
+        lambda v: "yes" if v else "no",
+        "",
+        False,
+    ),
     ("training length", _length, str, "", False),
     ("peak learning rate", lambda p: p.train.learning_rate, rate, "", False),
     ("scheduler", lambda p: p.train.scheduler, str, "", False),

@@ -199,3 +199,18 @@ def test_a_spec_with_errors_exits_1_with_its_diagnostics(project):
     done = ftspec("diff", "specs/tiny-base.ft", "specs/broken.ft", cwd=project)
     assert done.returncode == 1 and done.stdout == ""
     assert "specs/broken.ft:2:18: FT105" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_trust_remote_code_and_the_gpu_hours_are_called_out(tmp_path):
+    (tmp_path / "data.jsonl").write_text((ROOT / "tests" / "plans" / "data.jsonl").read_text())
+    base = (ROOT / "tests" / "plans" / "llama-7b-qlora.ft").read_text()
+    (tmp_path / "old.ft").write_text(base)
+    (tmp_path / "new.ft").write_text(
+        base.replace(
+            '  model = "meta-llama/Llama-2-7b-hf"', '  model = "meta-llama/Llama-2-7b-hf"\n  trust_remote_code = true'
+        ).replace("  epochs     = 3", "  epochs     = 30")
+    )
+    done = ftspec("diff", "old.ft", "new.ft", "--target", "l4", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "runs the base repository's code (trust_remote_code): no → yes" in done.stdout
+    assert "GPU-hours: ~" in done.stdout
