@@ -8,7 +8,7 @@ the figures and what would make it fit.
 
 from __future__ import annotations
 
-from ..diagnostics import Diagnostic
+from ..diagnostics import Diagnostic, Severity
 from ..memory import MemoryEstimate, estimate
 from ..plan import MemoryPlan, Plan
 from ..schema import PEFT_KINDS
@@ -105,7 +105,19 @@ def decide_fit(plan: Plan) -> Plan:
             trainable_params=None,
             total_params=None,
         )
-        return plan.note(note).with_(memory=memory)
+        plan = plan.note(note).with_(memory=memory)
+        if plan.inputs.hardware.device_memory is None:
+            return plan  # no target memory to check against: the note says what is missing
+        return plan.diagnose(
+            Diagnostic(
+                "FT405",
+                f"whether this fits `{hardware.target}` is unknown: the size of `{base}` is not known here",
+                plan.inputs.sources.at("base", "model"),
+                "ftspec reads config.json from a local directory or the hub cache, never the network; download the "
+                "base once (or give its directory), or pick a model of the catalog (`ftspec suggest`)",
+                Severity.WARNING,
+            )
+        )
     limit = plan.inputs.hardware.device_memory
     usable = limit * (1 - MARGIN) if limit else None
     wanted = plan.spec.train.gradient_checkpointing
