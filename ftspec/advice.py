@@ -140,7 +140,7 @@ def _tiny_data(plan: Plan) -> Diagnostic | None:
         help = f"gather {FEW_ROWS:,}+ examples; with so few, prompting the base with examples may do as well"
     else:
         return None
-    noun = "sequences" if plan.data.format == "text" else "examples"
+    noun = ("sequence" if plan.data.format == "text" else "example") + ("" if examples == 1 else "s")
     return _warning(
         "FT504",
         f"the training set has ~{examples:,} {noun}, fewer than the {need:,} that {why} (here {count(params)}) "

@@ -80,9 +80,9 @@ class FtspecError(Exception):
         super().__init__(f"{first.code} {first.message}" if first else "ftspec error")
 
 
-def closest(word: str, choices) -> str | None:
+def closest(word: str, choices, cutoff: float = 0.6) -> str | None:
     """The choice most like ``word``, if any is close enough to be a typo."""
-    matches = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    matches = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=cutoff)
     return matches[0] if matches else None
 
 

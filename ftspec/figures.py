@@ -15,6 +15,17 @@ def count(value: float) -> str:
     return f"{value:.0f}"
 
 
+def plural(n: int, noun: str) -> str:
+    """``n`` and its noun, in the plural unless there is one.
+
+    >>> plural(1, "epoch"), plural(3, "node"), plural(2, "process")
+    ('1 epoch', '3 nodes', '2 processes')
+    """
+    if n == 1:
+        return f"{n:,} {noun}"
+    return f"{n:,} {noun}" + ("es" if noun.endswith("s") else "s")
+
+
 def duration(hours: float) -> str:
     """An estimated training time, rounded as far as an estimate deserves.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .figures import count, duration
+from .figures import count, duration, plural
 
 
 def _base(plan: dict) -> str:
@@ -46,7 +46,7 @@ def _data(plan: dict) -> str:
 
 def _training(plan: dict) -> str:
     train = plan["train"]
-    length = f"{train['max_steps']} steps" if train["max_steps"] else f"{train['epochs']} epoch(s)"
+    length = plural(train["max_steps"], "step") if train["max_steps"] else plural(train["epochs"], "epoch")
     warmup = (
         f"{train['warmup_ratio']:.0%} warm-up"
         if train["warmup_ratio"] is not None
@@ -55,7 +55,7 @@ def _training(plan: dict) -> str:
     return (
         f"{length}, {train['optimizer']} at {train['learning_rate']:g} ({train['scheduler']}, {warmup}); "
         f"batch {train['effective_batch_size']} = {train['micro_batch_size']} x {train['grad_accum']} accumulated"
-        f" x {plan['hardware']['processes']} process(es)"
+        f" x {plural(plan['hardware']['processes'], 'process')}"
     )
 
 
@@ -63,7 +63,7 @@ def _hardware(plan: dict) -> str:
     hw = plan["hardware"]
     memory = f", {hw['device_memory_gib']:g} GiB each" if hw["device_memory_gib"] else ""
     return (
-        f"{hw['target']}: {hw['nodes']} node(s) x {hw['devices_per_node']} device(s){memory}; "
+        f"{hw['target']}: {plural(hw['nodes'], 'node')} x {plural(hw['devices_per_node'], 'device')}{memory}; "
         f"precision {hw['precision']}; distributed {hw['distributed']}"
     )
 
@@ -89,7 +89,7 @@ def _size(plan: dict) -> str:
     memory, estimates = plan["memory"] or {}, plan["estimates"]
     params = f"{_maybe(memory.get('trainable_params'))} of {_maybe(memory.get('total_params'))} parameters trained"
     tokens = f"~{count(estimates['tokens_per_epoch'])} tokens/epoch" if estimates["tokens_per_epoch"] else ""
-    steps = f"~{estimates['optimizer_steps']} optimizer steps" if estimates["optimizer_steps"] else ""
+    steps = f"~{plural(estimates['optimizer_steps'], 'optimizer step')}" if estimates["optimizer_steps"] else ""
     time = ""
     if estimates["duration_hours"] is not None:
         time = f"{duration(estimates['duration_hours'])} at {estimates['utilisation']:.0%} of peak FLOP/s"

@@ -254,7 +254,9 @@ def _unknown_key_help(block: str, label: str | None, key: str, known: list[str])
     if kinds and block == "strategy":
         return f"`{key}` is a setting of " + " and ".join(f"`strategy {k}`" for k in kinds)
     owners = {k: name for name, model in reversed(schema.BLOCKS.items()) if name != "strategy" for k in keys_of(model)}
-    word = closest(key, owners)
+    # A key from another block is a guess, not a typo in this one: it must be closer to count
+    # (`target` in `hardware` is not `text` of `data`).
+    word = closest(key, owners, cutoff=0.75)
     if word and owners[word] != block:
         return f"did you mean `{word}`? it belongs in the `{owners[word]}` block"
     where = "at the top level" if block == TOP else f"in `{block}`" + (f" {label}" if label else "")

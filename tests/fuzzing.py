@@ -60,7 +60,9 @@ DEFAULT_EXAMPLES = {"grammar": 1200, "mutants": 1200, "overrides": 400}
 def split(total: int) -> dict[str, int]:
     """``total`` examples shared among the generators like the default run."""
     whole = sum(DEFAULT_EXAMPLES.values())
-    return {kind: max(1, total * count // whole) for kind, count in DEFAULT_EXAMPLES.items()}
+    shares = {kind: max(1, total * count // whole) for kind, count in DEFAULT_EXAMPLES.items()}
+    shares["grammar"] += max(0, total - sum(shares.values()))  # the rounding remainder, so N means N
+    return shares
 
 
 # An example over SOFT_LIMIT seconds fails the hypothesis `deadline`; one over HARD_LIMIT is interrupted, so a

@@ -76,6 +76,20 @@ def test_set_overrides_are_validated_like_the_file(tmp_path, monkeypatch):
     assert bad.code == "FT102" and bad.span.path == "<--set 1>" and "did you mean `scheduler`?" in bad.help
 
 
+def test_a_key_in_the_wrong_block_names_its_block_and_a_far_guess_lists_the_settings(tmp_path, monkeypatch):
+    (tmp_path / "train.jsonl").write_text('{"text": "x"}\n')
+    (tmp_path / "w.ft").write_text(
+        'name = "w"\nbase { model = "org/m" }\ndata {\n  train = "train.jsonl"\n  learning_rat = 0.1\n}\n'
+        'strategy lora { }\nhardware { target = "l4" }\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    helps = [(d.code, d.span.line, d.help) for d in api.check(Path("w.ft")).diagnostics]
+    assert helps == [
+        ("FT102", 5, "did you mean `learning_rate`? it belongs in the `train` block"),
+        ("FT102", 8, "settings in `hardware`: nodes, gpus, gpu, gpu_memory, processes, distributed"),
+    ]
+
+
 def test_a_base_model_in_an_unknown_users_home_is_a_diagnostic_not_a_crash(tmp_path, monkeypatch):
     # Found by bench/fuzz.py: Path.expanduser raises on `~nosuchuser`.
     (tmp_path / "train.jsonl").write_text('{"text": "x"}\n')

@@ -5,7 +5,6 @@ download; paragraphs are separated by blank lines. Run: python data/general/make
 """
 
 from pathlib import Path
-
 from pydoc_data.topics import topics
 
 
