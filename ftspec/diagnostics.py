@@ -134,6 +134,7 @@ CODES: dict[str, str] = {
     "FT302": "data file not found",
     "FT303": "base spec cannot be used",
     "FT304": "cycle between specs",
+    "FT305": "hub model or tokenizer not in the local cache while offline",
     "FT306": "data files ftspec cannot read as the format asks",
     # Plans
     "FT401": "batch size that does not divide over the processes",

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from . import api
 from .console import print_diagnostics, report, shown
+from .diagnostics import Diagnostics
+from .modelinfo import cached_file
 from .provenance import RUN_FILE, provenance, provenance_markdown, read_run
 from .render import LAUNCH, render
 
@@ -33,6 +35,47 @@ NOISE = (
 
 def missing_stack() -> list[str]:
     return [name for name in STACK if importlib.util.find_spec(name) is None]
+
+
+def offline_switch() -> str | None:
+    """The variable that turns the hub off for transformers (`HF_HUB_OFFLINE=1`), if one does."""
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on"):
+            return name
+    return None
+
+
+def cache_name() -> str:
+    """The hub cache as the variables that choose it: `$HF_HOME/hub` rather than a temporary path."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return "$HF_HUB_CACHE"
+    return "$HF_HOME/hub" if os.environ.get("HF_HOME") else "~/.cache/huggingface/hub"
+
+
+def offline_misses(plan) -> Diagnostics:
+    """FT305: in offline mode, a hub model or tokenizer missing from the local cache, found before launching
+    (the training stack would fail with a traceback after loading everything else)."""
+    found = Diagnostics()
+    switch = offline_switch()
+    if switch is None:
+        return found
+    wanted = []
+    if plan.base.source == "hub":
+        wanted.append(("base model", plan.base.model, plan.base.revision, "config.json", ("base", "model")))
+    if plan.tokenizer.source == "named" and not Path(plan.tokenizer.model).expanduser().is_dir():
+        wanted.append(("tokenizer", plan.tokenizer.model, None, "tokenizer_config.json", ("tokenizer", "model")))
+    for what, repo, revision, filename, (block, key) in wanted:
+        if cached_file(repo, revision, filename) is not None:
+            continue
+        found.error(
+            "FT305",
+            f"{what} `{repo}` (revision {revision or 'main'}) is not in the local Hugging Face cache, "
+            f"and offline mode is on ({switch}={os.environ[switch]})",
+            plan.inputs.sources.at(block, key),
+            f"download it where there is network (`hf download {repo}`) into the cache this run reads "
+            f"({cache_name()}), or set `{key}` to a local directory",
+        )
+    return found
 
 
 def environment(plan) -> dict[str, str]:
@@ -89,6 +132,10 @@ def run(
         )
         return 1
     loaded, plan = result.loaded, result.plan
+    misses = offline_misses(plan)
+    if misses:
+        report(misses, result.sources, path)
+        return 1
     dependency_hash = None
     if loaded.dependency is not None:
         # The base is built like any spec: it skips itself when its last run is up to date.
@@ -182,6 +229,10 @@ def evaluate(path: Path, overrides: tuple[str, ...] = (), target: str | None = "
             "  help: pip install 'ftspec[train]'",
             file=sys.stderr,
         )
+        return 1
+    misses = offline_misses(plan)
+    if misses:
+        report(misses, result.sources, path)
         return 1
     api.write({"eval.py": render(plan, plan.output.dir)["eval.py"]}, plan.output.dir)
     return run_eval(plan)

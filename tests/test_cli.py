@@ -83,3 +83,32 @@ def test_a_failed_compile_writes_nothing(tmp_path):
     out = tmp_path / "out"
     done = ftspec("compile", "FT102-unknown-setting.ft", "-o", str(out), cwd=DIAGNOSTICS)
     assert done.returncode == 1 and not out.exists()
+
+
+def test_offline_a_hub_base_is_looked_for_in_the_cache_before_launching(tmp_path, monkeypatch):
+    from ftspec import api
+    from ftspec.run import offline_misses
+
+    (tmp_path / "t.txt").write_text("some text\n")
+    (tmp_path / "s.ft").write_text(
+        'name = "s"\nbase { model = "org/model" }\ndata { train = "t.txt" }\nstrategy lora { }\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    plan = api.check(Path("s.ft")).plan
+    [miss] = offline_misses(plan)
+    assert (miss.code, miss.span.line, miss.span.column) == ("FT305", 2, 16)
+    # The snapshot `refs/main` names, as huggingface_hub lays out its cache.
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hf" / "hub" / "models--org--model"
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "snapshots" / commit / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    assert list(offline_misses(plan)) == []
+    # Online, the training stack downloads it; nothing to look for.
+    (repo / "refs" / "main").unlink()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    assert list(offline_misses(plan)) == []

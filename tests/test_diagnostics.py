@@ -1,8 +1,10 @@
 """One broken spec per diagnostic code, each with its exact expected output.
 
 A case is `diagnostics/FTnnn-what.ft`; its first line may be `# args: ...` for
-extra command-line arguments. `FTnnn-what.expected` holds the exit code and
-what `ftspec check` prints on stderr; `pytest --update-golden` rewrites them.
+extra command-line arguments of `ftspec check`, or `# command: ...` for another
+command and its arguments (for the codes only `run` reports). `FTnnn-what.expected`
+holds the exit code and what the command prints on stderr; `pytest --update-golden`
+rewrites them.
 """
 
 from __future__ import annotations
@@ -22,9 +24,13 @@ FILES = sorted(CASES.glob("FT*.ft"))
 
 def run_case(path: Path, monkeypatch, capsys) -> str:
     first = path.read_text(encoding="utf-8").splitlines()[0]
-    args = shlex.split(first[len("# args:") :]) if first.startswith("# args:") else []
+    command, args = "check", []
+    if first.startswith("# args:"):
+        args = shlex.split(first[len("# args:") :])
+    elif first.startswith("# command:"):
+        command, *args = shlex.split(first[len("# command:") :])
     monkeypatch.chdir(CASES)
-    status = main(["check", path.name, *args])
+    status = main([command, path.name, *args])
     captured = capsys.readouterr()
     return f"exit: {status}\n{captured.err}"
 
