@@ -252,7 +252,8 @@ def _unknown_key_help(block: str, label: str | None, key: str, known: list[str])
     if homes:
         return f"`{key}` belongs in the `{homes[0]}` block"
     if kinds and block == "strategy":
-        return f"`{key}` is a setting of " + " and ".join(f"`strategy {k}`" for k in kinds)
+        named = [f"`strategy {k}`" for k in kinds]
+        return f"`{key}` is a setting of " + (", ".join(named[:-1]) + " and " if len(named) > 1 else "") + named[-1]
     owners = {k: name for name, model in reversed(schema.BLOCKS.items()) if name != "strategy" for k in keys_of(model)}
     # A key from another block is a guess, not a typo in this one: it must be closer to count
     # (`target` in `hardware` is not `text` of `data`).
