@@ -233,7 +233,8 @@ class Train(Block):
     weight_decay: float = Field(0.0, ge=0, le=1, description="decoupled weight decay")
     max_grad_norm: float = Field(1.0, ge=0, description="gradient clipping norm; 0 turns clipping off")
     precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
-        "auto", description="bf16 where the hardware has it, else fp16 on GPUs, else fp32"
+        "auto",
+        description="bf16 where the GPUs have it, else fp16, else fp32 (fp32 on a CPU, where bf16 must be asked for)",
     )
     gradient_checkpointing: bool | Literal["auto"] = Field("auto", description="recompute activations to save memory")
     seed: int = Field(42, ge=0, le=2**32 - 1, description="seed of initialisation, dropout and data order")

@@ -118,6 +118,20 @@ def test_core_strategy_trains_and_saves(project, case):
     assert losses and all(loss == loss and loss > 0 for loss in losses)
 
 
+def test_a_cpu_trains_in_bf16_when_asked(project):
+    spec = project / "specs" / "bf16.ft"
+    spec.write_text(
+        'name = "bf16"\nbase { spec = "tiny-base.ft" }\n'
+        'data { train = "../data/general/python-docs.txt"\n max_length = 128 }\nstrategy full { }\n'
+        "train {\n  max_steps = 6\n  batch_size = 4\n  learning_rate = 1e-3\n  log_every = 1\n  precision = bf16\n}\n"
+    )
+    run("run", str(spec.relative_to(project)), cwd=project)
+    out = project / "runs" / "bf16"
+    assert json.loads((out / "plan.json").read_text())["hardware"]["precision"] == "bf16"
+    losses = [m["loss"] for m in metrics(out) if "loss" in m]
+    assert len(losses) == 6 and all(loss == loss for loss in losses) and losses[-1] < losses[0]
+
+
 def test_the_sentiment_example_beats_the_untrained_head(tmp_path):
     """specs/patient-feedback.ft as shipped: all-MiniLM-L6-v2 with LoRA on the clinic feedback."""
     (tmp_path / "pyproject.toml").write_text("")
