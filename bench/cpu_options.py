@@ -89,7 +89,7 @@ def main() -> None:
                 rates[name].append(rate)
                 losses = [r["loss"] for r in records if "loss" in r]
                 print(
-                    f"{name:<20} {rate:>10,.0f} effective tokens/s  loss {losses[0]:.3f} -> {losses[-1]:.3f}",
+                    f"{name:<20} {rate:>10,.0f} effective tokens/s  loss {losses[0]:.5f} -> {losses[-1]:.5f}",
                     flush=True,
                 )
         base = statistics.median(rates["fp32 (as planned)"])

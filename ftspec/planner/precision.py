@@ -13,7 +13,7 @@ def decide_precision(plan: Plan) -> Plan:
     """bf16 where every device has it, fp16 on older GPUs, fp32 on CPU; `auto` when unknown until launch.
 
     A CPU trains in bf16 only when asked: autocast pays there for larger models on CPUs with AVX512-BF16
-    or AMX (1.55x at hidden size 512, 1.03x at 128 in bench/cpu_options.py) and changes the numerics.
+    or AMX (1.4x-1.55x at hidden size 512, 1.03x at 128 in bench/cpu_options.py) and changes the numerics.
 
     >>> from ftspec.planner.testing import plan_until
     >>> [plan_until('', decide_precision, target=t).hardware.precision for t in ("h100", "t4", "cpu")]
