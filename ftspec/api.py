@@ -67,6 +67,7 @@ def inputs_for(loaded: Loaded, hardware: HardwareProfile) -> Inputs:
         data_eval=tuple(loaded.data_eval),
         base_dir=loaded.base_dir,
         base_package=loaded.base_package,
+        tokenizer_dir=loaded.tokenizer_dir,
         output_dir=loaded.output_dir,
         dependency_output=dependency.output_dir if dependency is not None and dependency.spec else None,
         dependency_name=dependency.spec.name if dependency is not None and dependency.spec else None,

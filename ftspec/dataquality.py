@@ -38,8 +38,8 @@ def tokenizer_file(plan: Plan) -> Path | None:
     if tokenizer.source == "train":
         return None  # learned from the data when the run starts
     if tokenizer.source == "named":
-        local = plan.inputs.spec_file.parent / tokenizer.model
-        found = local / "tokenizer.json" if local.is_dir() else cached_file(tokenizer.model, "main", "tokenizer.json")
+        local = plan.inputs.tokenizer_dir
+        found = local / "tokenizer.json" if local else cached_file(tokenizer.model, "main", "tokenizer.json")
     elif base.source in ("local", "spec"):
         found = base.path / "tokenizer.json"
     elif base.source == "package":

@@ -132,7 +132,7 @@ CODES: dict[str, str] = {
     # Files and dependencies
     "FT301": "spec file not found or unreadable",
     "FT302": "data file not found",
-    "FT303": "base spec cannot be used",
+    "FT303": "base model, base spec or tokenizer cannot be used",
     "FT304": "cycle between specs",
     "FT305": "hub model or tokenizer not in the local cache while offline",
     "FT306": "data files ftspec cannot read as the format asks",

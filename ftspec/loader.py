@@ -69,6 +69,7 @@ class Loaded:
     data_eval: list[Path] = field(default_factory=list)
     base_dir: Path | None = None
     base_package: tuple[str, str] | None = None  # (package, directory inside it)
+    tokenizer_dir: Path | None = None  # a named tokenizer that is a local directory
     model_dims: ModelDims | None = None  # the base's (or the new model's) dimensions, for the memory plan
     dims_source: str | None = None  # where they were read
     data_bytes: int = 0  # size of the training files, for the token estimate
@@ -208,6 +209,7 @@ def load(path: str | Path, overrides: tuple[str, ...] = (), _stack: tuple[Path, 
     diags.extend(check(spec, sources))
     _resolve_data(loaded)
     _resolve_base(loaded, (*_stack, path))
+    _resolve_tokenizer(loaded)
     loaded.model_dims, loaded.dims_source = model_dims(loaded)
     loaded.data_bytes, loaded.data_rows = data_size(loaded.data_train, loaded.spec.data.format)
     return loaded
@@ -283,6 +285,23 @@ def _resolve_package(loaded: Loaded, value: str) -> None:
         loaded.diagnostics.error("FT303", f"package `{name}` has no directory `{inner}`", span)
         return
     loaded.base_dir, loaded.base_package = directory, (name, inner)
+
+
+def _resolve_tokenizer(loaded: Loaded) -> None:
+    """`tokenizer { model = ... }`: a directory (relative to the spec that names it), else a hub id."""
+    model = loaded.spec.tokenizer.model
+    if model is None:
+        return
+    candidate = loaded.resolve("tokenizer", "model", model)
+    if candidate.is_dir():
+        loaded.tokenizer_dir = candidate
+    elif is_local_model(model):
+        loaded.diagnostics.error(
+            "FT303",
+            f"tokenizer directory `{model}` does not exist",
+            loaded.sources.at("tokenizer", "model"),
+            f"looked for `{display_path(candidate)}`",
+        )
 
 
 def _resolve_base(loaded: Loaded, stack: tuple[Path, ...]) -> None:

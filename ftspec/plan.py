@@ -36,6 +36,7 @@ class Inputs(Section):
     data_eval: tuple[Path, ...] = ()
     base_dir: Path | None = None  # a local base model directory
     base_package: tuple[str, str] | None = None  # (package, directory) of a model shipped in a Python package
+    tokenizer_dir: Path | None = None  # a named tokenizer that is a local directory
     output_dir: Path  # the run directory
     dependency_output: Path | None = None  # the run directory of `base.spec`
     dependency_name: str | None = None

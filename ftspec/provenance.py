@@ -60,8 +60,12 @@ def git_commit(directory: Path) -> str | None:
 
 
 def tokenizer_hash(plan: Plan) -> str | None:
-    """sha256 of the base's tokenizer.json when it is on disk (a learned tokenizer is part of the run)."""
-    directory = plan.base.path or plan.inputs.base_dir
+    """sha256 of the tokenizer.json the run reads (the base's, or a named directory's) when it is on disk;
+    a learned tokenizer is part of the run."""
+    if plan.tokenizer.source == "named":
+        directory = plan.tokenizer.path
+    else:
+        directory = plan.base.path or plan.inputs.base_dir
     if directory is None:
         return None
     path = Path(directory) / "tokenizer.json"

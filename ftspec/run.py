@@ -62,7 +62,7 @@ def offline_misses(plan) -> Diagnostics:
     wanted = []
     if plan.base.source == "hub":
         wanted.append(("base model", plan.base.model, plan.base.revision, "config.json", ("base", "model")))
-    if plan.tokenizer.source == "named" and not Path(plan.tokenizer.model).expanduser().is_dir():
+    if plan.tokenizer.source == "named" and plan.inputs.tokenizer_dir is None:
         wanted.append(("tokenizer", plan.tokenizer.model, None, "tokenizer_config.json", ("tokenizer", "model")))
     for what, repo, revision, filename, (block, key) in wanted:
         if cached_file(repo, revision, filename) is not None:

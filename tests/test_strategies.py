@@ -44,6 +44,11 @@ VARIANTS = {  # options beyond the matrix, one format each
     "qlora-fp4": ("strategy qlora {\n  quant_type = fp4\n  double_quant = false\n}", 5e-3, "chat"),
     "full-frozen": ('strategy full {\n  freeze = [embeddings, "model.norm.*"]\n}', 3e-3, "instruction"),
     "full-first-layers": ("strategy full {\n  freeze_layers = 1\n}", 1e-3, "text"),
+    "scratch-named-tokenizer": (  # the tiny decoder's tokenizer, from a directory beside the spec
+        'tokenizer {\n  model = "./causal"\n}\nstrategy scratch {\n  hidden_size = 64\n  layers = 2\n  heads = 4\n}',
+        3e-3,
+        "text",
+    ),
     "scratch-gpt2": (
         "tokenizer {\n  train = true\n  vocab_size = 512\n}\nstrategy scratch {\n"
         "  architecture = gpt2\n  hidden_size = 64\n  layers = 2\n}",

@@ -23,7 +23,12 @@ def decide_tokenizer(plan: Plan) -> Plan:
         )
     elif spec.tokenizer.model is not None:
         decided = TokenizerPlan(
-            source="named", model=spec.tokenizer.model, path=None, vocab_size=None, eos_token=None, pad_token=None
+            source="named",
+            model=spec.tokenizer.model,
+            path=plan.inputs.tokenizer_dir,
+            vocab_size=None,
+            eos_token=None,
+            pad_token=None,
         )
     else:
         decided = TokenizerPlan(
