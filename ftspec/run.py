@@ -99,15 +99,33 @@ def launch(run_dir: Path, script: str, env: dict[str, str]) -> int:
 
 
 def stream(command: list[str], run_dir: Path, env: dict[str, str]) -> int:
-    """Run ``command`` in ``run_dir``, passing its output through without the stack's noise."""
+    """Run ``command`` in ``run_dir``, passing its output through without the stack's noise.
+
+    Ctrl-C reaches the whole process group: the script's last words (where it stopped) are still passed
+    on before the interrupt goes up; a second Ctrl-C stops waiting for them.
+    """
     with subprocess.Popen(
         command, cwd=run_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     ) as process:
-        for line in process.stdout:
-            if not any(noise in line for noise in NOISE):
-                sys.stdout.write(line)
-                sys.stdout.flush()
+        try:
+            _pass_on(process.stdout)
+        except KeyboardInterrupt:
+            _pass_on(process.stdout, quiet=True)
+            raise
     return process.returncode
+
+
+def _pass_on(lines, quiet: bool = False) -> None:
+    dropped = False
+    for line in lines:
+        # A noisy block's blank lines go with it.
+        dropped = any(noise in line for noise in NOISE) or (dropped and not line.strip())
+        if dropped:
+            continue
+        if quiet and ("Traceback" in line or line.startswith((" ", "KeyboardInterrupt", "subprocess."))):
+            continue  # the stack's tracebacks for the interrupt itself
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 def run(

@@ -119,6 +119,33 @@ def test_a_killed_run_resumes_to_the_same_weights(project):
         assert (expected[name] - got[name]).abs().max().item() < 1e-5, name
 
 
+def test_ctrl_c_stops_the_run_in_a_line_and_the_next_run_resumes(project):
+    spec = write_spec(project, "interrupted")
+    checkpoints = project / "runs" / "interrupted" / "checkpoints"
+    process = subprocess.Popen(
+        ftspec_command("run", spec.name),
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        # Ctrl-C as a terminal sends it, even when these tests run where SIGINT is ignored (a background job).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.time() + 300
+    while not (checkpoints / "step-00000010" / "progress.json").is_file():
+        assert process.poll() is None, "the run finished before it could be interrupted"
+        assert time.time() < deadline
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert "train.py: interrupted; run again to resume from the last checkpoint" in out
+    assert err.rstrip().endswith("ftspec: interrupted") and "Traceback" not in out + err
+    assert json.loads((project / "runs" / "interrupted" / "run.json").read_text())["status"] == "running"
+    assert "(resuming)" in ftspec_run(project, spec.name).stdout
+
+
 def test_a_run_directory_of_another_spec_is_not_overwritten(project):
     spec = write_spec(project, "cached")
     spec.write_text(spec.read_text().replace('name = "cached"', 'name = "intruder"'))

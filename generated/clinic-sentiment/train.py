@@ -14,6 +14,7 @@ import json
 import math
 import random
 import shutil
+import sys
 import time
 import warnings
 from functools import partial
@@ -521,4 +522,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        # Checkpoints are written whole or not at all: the next run starts from the newest one.
+        sys.exit("train.py: interrupted; run again to resume from the last checkpoint")

@@ -15,6 +15,7 @@ import importlib.util
 import json
 import math
 import shutil
+import sys
 import time
 import warnings
 from functools import partial
@@ -500,4 +501,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        # Checkpoints are written whole or not at all: the next run starts from the newest one.
+        sys.exit("train.py: interrupted; run again to resume from the last checkpoint")

@@ -13,6 +13,7 @@ import importlib.util
 import json
 import math
 import shutil
+import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -126,6 +127,7 @@ def train_tokenizer(texts):
         vocab_size=VOCAB_SIZE,
         special_tokens=[EOS_TOKEN, PAD_TOKEN],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,  # without a terminal its bars are blank lines
     )
     bpe.train_from_iterator(texts, trainer)
     return PreTrainedTokenizerFast(
@@ -485,4 +487,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        # Checkpoints are written whole or not at all: the next run starts from the newest one.
+        sys.exit("train.py: interrupted; run again to resume from the last checkpoint")
