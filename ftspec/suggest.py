@@ -94,7 +94,7 @@ def hardware(target: str | None = None, gpus: int | None = None, gpu_memory: str
     if gpu_memory is not None:
         memory = parse_size(gpu_memory)
         count = gpus or 1
-        return Hardware(f"{count} GPU{'s' if count > 1 else ''} with {memory / GIB:g} GiB", count, memory)
+        return Hardware(f"{count} GPU{'s' if count > 1 else ''} with {round(memory / GIB, 1):g} GiB", count, memory)
     if target is None:
         if gpus is not None:
             raise SuggestError("--gpus needs --gpu-memory SIZE (or --target NAME) to know what fits")
