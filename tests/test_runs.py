@@ -122,8 +122,9 @@ def test_a_killed_run_resumes_to_the_same_weights(project):
 def test_ctrl_c_stops_the_run_in_a_line_and_the_next_run_resumes(project):
     spec = write_spec(project, "interrupted")
     checkpoints = project / "runs" / "interrupted" / "checkpoints"
+    shorter = ("--set", "train.max_steps=15")
     process = subprocess.Popen(
-        ftspec_command("run", spec.name),
+        ftspec_command("run", spec.name, *shorter),
         cwd=project,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -133,7 +134,7 @@ def test_ctrl_c_stops_the_run_in_a_line_and_the_next_run_resumes(project):
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 300
-    while not (checkpoints / "step-00000010" / "progress.json").is_file():
+    while not (checkpoints / "step-00000005" / "progress.json").is_file():
         assert process.poll() is None, "the run finished before it could be interrupted"
         assert time.time() < deadline
         time.sleep(0.02)
@@ -143,7 +144,7 @@ def test_ctrl_c_stops_the_run_in_a_line_and_the_next_run_resumes(project):
     assert "train.py: interrupted; run again to resume from the last checkpoint" in out
     assert err.rstrip().endswith("ftspec: interrupted") and "Traceback" not in out + err
     assert json.loads((project / "runs" / "interrupted" / "run.json").read_text())["status"] == "running"
-    assert "(resuming)" in ftspec_run(project, spec.name).stdout
+    assert "(resuming)" in ftspec_run(project, spec.name, *shorter).stdout
 
 
 def test_a_run_directory_of_another_spec_is_not_overwritten(project):
