@@ -17,7 +17,7 @@ import shlex
 
 from .diagnostics import Diagnostic, Severity
 from .domains import catalog_domains, describe, general_purpose
-from .figures import count
+from .figures import count, plural
 from .plan import Plan
 from .schema import PEFT_KINDS
 
@@ -140,10 +140,10 @@ def _tiny_data(plan: Plan) -> Diagnostic | None:
         help = f"gather {FEW_ROWS:,}+ examples; with so few, prompting the base with examples may do as well"
     else:
         return None
-    noun = ("sequence" if plan.data.format == "text" else "example") + ("" if examples == 1 else "s")
+    noun = "sequence" if plan.data.format == "text" else "example"
     return _warning(
         "FT504",
-        f"the training set has ~{examples:,} {noun}, fewer than the {need:,} that {why} (here {count(params)}) "
+        f"the training set has ~{plural(examples, noun)}, fewer than the {need:,} that {why} (here {count(params)}) "
         "needs to generalise rather than memorise them",
         plan.inputs.sources.at("data", "train"),
         help,

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from .diagnostics import render_all
+from .figures import plural
 
 
 def shown(path: Path) -> str:
@@ -28,5 +29,5 @@ def report(diagnostics, sources: dict[str, str], path: Path | str) -> None:
     print(render_all(diagnostics, sources), file=sys.stderr)
     errors = sum(d.is_error for d in diagnostics)
     warnings = len(diagnostics) - errors
-    parts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((errors, "error"), (warnings, "warning")) if n]
+    parts = [plural(n, word) for n, word in ((errors, "error"), (warnings, "warning")) if n]
     print(f"\n{shown(Path(path))}: " + ", ".join(parts), file=sys.stderr)

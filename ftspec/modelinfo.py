@@ -63,9 +63,16 @@ def hub_cache(hf_home: str | os.PathLike | None = None) -> Path:
     """The hub cache: ``hf_home``/hub, else $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub."""
     if hf_home is not None:
         return Path(hf_home) / "hub"
+    return hub_cache_choice()[0]
+
+
+def hub_cache_choice() -> tuple[Path, str]:
+    """The hub cache the environment chooses, and how to name it to a user (`$HF_HOME/hub`, not a temp path)."""
     if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    return Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface") / "hub"
+        return Path(os.environ["HF_HUB_CACHE"]), "$HF_HUB_CACHE"
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]) / "hub", "$HF_HOME/hub"
+    return Path.home() / ".cache" / "huggingface" / "hub", "~/.cache/huggingface/hub"
 
 
 def cached_file(repo_id: str, revision: str | None, filename: str, cache: Path | None = None) -> Path | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from .cost import cost
 from .diff_report import UNKNOWN, Change
-from .figures import count, duration
+from .figures import count, duration, plural
 from .fmt import quote
 from .git_revision import Side
 from .plan import Plan
@@ -44,8 +44,8 @@ def _warmup_steps(plan: Plan) -> int | None:
 def _length(plan: Plan) -> str:
     train = plan.train
     if train.max_steps is not None:
-        return f"{train.max_steps} steps"
-    return f"{train.epochs} epoch" + ("" if train.epochs == 1 else "s")
+        return plural(train.max_steps, "step")
+    return plural(train.epochs, "epoch")
 
 
 def _memory(plan: Plan, name: str) -> Any:

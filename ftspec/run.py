@@ -17,7 +17,7 @@ from pathlib import Path
 from . import api
 from .console import print_diagnostics, report, shown
 from .diagnostics import Diagnostics
-from .modelinfo import cached_file
+from .modelinfo import cached_file, hub_cache_choice
 from .provenance import RUN_FILE, provenance, provenance_markdown, read_run
 from .render import LAUNCH, render
 
@@ -45,13 +45,6 @@ def offline_switch() -> str | None:
     return None
 
 
-def cache_name() -> str:
-    """The hub cache as the variables that choose it: `$HF_HOME/hub` rather than a temporary path."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return "$HF_HUB_CACHE"
-    return "$HF_HOME/hub" if os.environ.get("HF_HOME") else "~/.cache/huggingface/hub"
-
-
 def offline_misses(plan) -> Diagnostics:
     """FT305: in offline mode, a hub model or tokenizer missing from the local cache, found before launching
     (the training stack would fail with a traceback after loading everything else)."""
@@ -73,7 +66,7 @@ def offline_misses(plan) -> Diagnostics:
             f"and offline mode is on ({switch}={os.environ[switch]})",
             plan.inputs.sources.at(block, key),
             f"download it where there is network (`hf download {repo}`) into the cache this run reads "
-            f"({cache_name()}), or set `{key}` to a local directory",
+            f"({hub_cache_choice()[1]}), or set `{key}` to a local directory",
         )
     return found
 

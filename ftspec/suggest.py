@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from .catalog import CatalogEntry, load_catalog
 from .domains import catalog_domains, closest_word, describe, general_purpose
+from .figures import plural
 from .memory import estimate
 from .modelinfo import ModelDims
 from .planner.fit import GIB, MARGIN
@@ -94,7 +95,7 @@ def hardware(target: str | None = None, gpus: int | None = None, gpu_memory: str
     if gpu_memory is not None:
         memory = parse_size(gpu_memory)
         count = gpus or 1
-        return Hardware(f"{count} GPU{'s' if count > 1 else ''} with {round(memory / GIB, 1):g} GiB", count, memory)
+        return Hardware(f"{plural(count, 'GPU')} with {round(memory / GIB, 1):g} GiB", count, memory)
     if target is None:
         if gpus is not None:
             raise SuggestError("--gpus needs --gpu-memory SIZE (or --target NAME) to know what fits")

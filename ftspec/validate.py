@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from . import schema
 from .ast import Block, Document, Setting, Value
 from .diagnostics import Diagnostics, Span, closest, did_you_mean, one_of
+from .figures import plural
 
 TOP = ""  # the block name used for top-level settings
 
@@ -180,7 +181,7 @@ def _field_errors(
         elif ranged and (target.kind not in ("string", "ident") or not literal):
             err = ranged[0]
             bound = _RANGE[err["type"]].format(**{k: _number(v) for k, v in err.get("ctx", {}).items()})
-            shown = target.text or f"{len(target.value)} item" + ("" if len(target.value) == 1 else "s")
+            shown = target.text or plural(len(target.value), "item")
             diags.error("FT106", f"`{qualified}` must be {bound}, found {shown}", target.span)
         else:
             found = target.describe()

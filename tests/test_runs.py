@@ -68,6 +68,15 @@ def weights(run_dir: Path) -> dict:
     return load_file(run_dir / "model" / "model.safetensors")
 
 
+def wait_for_checkpoint(process: subprocess.Popen, checkpoint: Path, seconds: float = 300) -> None:
+    """Until ``checkpoint`` is complete (its progress.json is written last); the run must still be going."""
+    deadline = time.time() + seconds
+    while not (checkpoint / "progress.json").is_file():
+        assert process.poll() is None, f"the run finished before {checkpoint.name} could be caught"
+        assert time.time() < deadline
+        time.sleep(0.02)
+
+
 def test_an_unchanged_spec_is_not_trained_again_and_a_changed_one_is(project):
     spec = write_spec(project, "cached")
     assert "training cached" in ftspec_run(project, spec.name).stdout
@@ -98,11 +107,7 @@ def test_a_killed_run_resumes_to_the_same_weights(project):
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.time() + 300
-    while not (checkpoints / "step-00000010" / "progress.json").is_file():
-        assert process.poll() is None, "the run finished before it could be killed"
-        assert time.time() < deadline
-        time.sleep(0.02)
+    wait_for_checkpoint(process, checkpoints / "step-00000010")
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert not (project / "runs" / "killed" / "model").exists()
@@ -133,11 +138,7 @@ def test_ctrl_c_stops_the_run_in_a_line_and_the_next_run_resumes(project):
         # Ctrl-C as a terminal sends it, even when these tests run where SIGINT is ignored (a background job).
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    deadline = time.time() + 300
-    while not (checkpoints / "step-00000005" / "progress.json").is_file():
-        assert process.poll() is None, "the run finished before it could be interrupted"
-        assert time.time() < deadline
-        time.sleep(0.02)
+    wait_for_checkpoint(process, checkpoints / "step-00000005")
     os.killpg(process.pid, signal.SIGINT)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130
