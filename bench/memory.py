@@ -1,4 +1,4 @@
-"""Check ftspec.memory's estimates against the measured training state of one optimizer step.
+"""Check ftspec.planner.memory's estimates against the measured training state of one optimizer step.
 
 Small random Llama-style models (no download) train for one step, across strategies, sequence lengths, micro-batches,
 precisions and gradient checkpointing, as the generated script runs them. The training state is counted exactly:
@@ -36,8 +36,8 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 import torch  # noqa: E402
 
-from ftspec.memory import MemoryEstimate, estimate  # noqa: E402
-from ftspec.modelinfo import read_config  # noqa: E402
+from ftspec.inputs.modelinfo import read_config  # noqa: E402
+from ftspec.planner.memory import MemoryEstimate, estimate  # noqa: E402
 
 MIB = 2**20
 

@@ -6,15 +6,15 @@ Each phase is reachable on its own, so a test (or a tool) can stop after any of 
 """
 
 from .api import Result, check, compile_spec, plan_spec, write
-from .checks import check as check_combinations
-from .compose import extend, override
 from .diagnostics import CODES, Diagnostic, Diagnostics, FtspecError, Span, render_all
-from .loader import Loaded, load
-from .lower import lower
-from .parser import parse
 from .planner import make_plan
-from .render import render
-from .validate import validate
+from .render.files import render
+from .spec.combinations import check as check_combinations
+from .spec.compose import extend, override
+from .spec.loader import Loaded, load
+from .spec.lower import lower
+from .spec.parser import parse
+from .spec.validate import validate
 
 __version__ = "0.1.0"
 

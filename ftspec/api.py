@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .diagnostics import Diagnostic, Diagnostics
-from .hardware import PROFILES, HardwareProfile, detect, from_block
-from .loader import Loaded, load, project_root, sorted_diagnostics
-from .plan import Inputs, Plan
+from .inputs.hardware import PROFILES, HardwareProfile, detect, from_block
 from .planner import make_plan
+from .planner.plan import Inputs, Plan
+from .spec.loader import Loaded, load, project_root, sorted_diagnostics
 
 
 @dataclass
@@ -89,7 +89,7 @@ def check(path: str | Path, overrides: tuple[str, ...] = (), target: str | None 
     loaded = load(path, overrides)
     result = Result(loaded)
     if loaded.ok:
-        from .advice import advise
+        from .planner.advice import advise
 
         result.plan = advise(plan_spec(loaded, target))
     return result
@@ -97,7 +97,7 @@ def check(path: str | Path, overrides: tuple[str, ...] = (), target: str | None 
 
 def check_data(plan: Plan):
     """Read every row of the plan's data files: a DataReport of located faults and the quality report."""
-    from .datacheck import check_data as read_and_check  # only `check --data` and `run` read the data
+    from .datacheck.check import check_data as read_and_check  # only `check --data` and `run` read the data
 
     return read_and_check(plan)
 
@@ -113,7 +113,7 @@ def compile_spec(
     result = check(path, overrides, target)
     if not result.ok:
         return result
-    from .render import render  # Jinja2 is only needed once there is something to write
+    from .render.files import render  # Jinja2 is only needed once there is something to write
 
     result.out_dir = Path(out_dir).resolve() if out_dir is not None else default_out_dir(result.loaded)
     result.files = render(result.plan, result.out_dir)

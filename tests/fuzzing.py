@@ -29,8 +29,9 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-from ftspec import api, schema
+from ftspec import api
 from ftspec.diagnostics import LONG_LINE, render, render_all
+from ftspec.spec import schema
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ("cricket-coach.ft", "tiny-base.ft", "clinic-sentiment.ft")

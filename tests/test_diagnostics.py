@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ftspec import CODES
-from ftspec.cli import main
+from ftspec.cli.main import main
 
 CASES = Path(__file__).with_name("diagnostics")
 FILES = sorted(CASES.glob("FT*.ft"))

@@ -5,8 +5,7 @@ Hardware is an input (a HardwareProfile), never detected here; passes are pure.
 
 from __future__ import annotations
 
-from ..hardware import HardwareProfile
-from ..plan import Inputs, Plan
+from ..inputs.hardware import HardwareProfile
 from .base import decide_base
 from .batch import decide_batch
 from .data import decide_data
@@ -15,6 +14,7 @@ from .estimates import decide_estimates
 from .evaluation import decide_eval
 from .fit import decide_fit
 from .outputs import decide_outputs
+from .plan import Inputs, Plan
 from .precision import decide_precision
 from .schedule import decide_schedule
 from .sharding import decide_sharded_quantization

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..plan import BasePlan, Plan
+from .plan import BasePlan, Plan
 
 
 def decide_base(plan: Plan) -> Plan:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..diagnostics import Diagnostic
-from ..plan import Plan, TrainPlan
+from .plan import Plan, TrainPlan
 
 
 def decide_batch(plan: Plan) -> Plan:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 
 from ..diagnostics import Diagnostic, closest
-from ..plan import DataPlan, Plan
+from .plan import DataPlan, Plan
 
 LOADERS = {
     ".jsonl": "json",

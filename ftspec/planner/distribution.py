@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..plan import HardwarePlan, Plan
+from .plan import HardwarePlan, Plan
 
 
 def decide_distribution(plan: Plan) -> Plan:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..plan import EstimatePlan, Plan
+from .plan import EstimatePlan, Plan
 
 CHARS_PER_TOKEN = 4  # English text under a BPE vocabulary; the data check counts exactly
 UTILISATION = 0.40  # share of peak FLOP/s a well-fed training step reaches on a GPU

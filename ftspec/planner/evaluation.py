@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..plan import EvalPlan, Plan
+from .plan import EvalPlan, Plan
 
 DEFAULT_METRICS = {
     "text": ("perplexity", "loss"),

@@ -1,6 +1,6 @@
 """Decide what makes the plan fit in memory: gradient checkpointing, sharding, a smaller micro-batch.
 
-The estimate is per device (ftspec.memory). A plan that fits as written is left alone; otherwise
+The estimate is per device (ftspec.planner.memory). A plan that fits as written is left alone; otherwise
 the options a spec leaves open (`gradient_checkpointing = auto`, `distributed = auto`, the
 micro-batch) are taken in that order of cost, and a plan that still cannot fit is an error with
 the figures and what would make it fit.
@@ -9,9 +9,9 @@ the figures and what would make it fit.
 from __future__ import annotations
 
 from ..diagnostics import Diagnostic, Severity
-from ..memory import MemoryEstimate, estimate
-from ..plan import MemoryPlan, Plan
-from ..schema import PEFT_KINDS
+from ..spec.schema import PEFT_KINDS
+from .memory import MemoryEstimate, estimate
+from .plan import MemoryPlan, Plan
 
 GIB = 2**30
 # Kept free on every device: the CUDA context (~0.5 GiB), allocator fragmentation, and what the

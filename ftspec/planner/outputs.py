@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..plan import OutputPlan, Plan
+from .plan import OutputPlan, Plan
 
 
 def decide_outputs(plan: Plan) -> Plan:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..diagnostics import Diagnostic
-from ..plan import Plan
-from ..schema import PEFT_KINDS
+from ..spec.schema import PEFT_KINDS
+from .plan import Plan
 
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 

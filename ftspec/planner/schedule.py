@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..plan import Plan
-from ..schema import Percent
+from ..spec.schema import Percent
+from .plan import Plan
 
 # Peak learning rates that work for each strategy when the spec gives none.
 LEARNING_RATES = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..diagnostics import Diagnostic
-from ..plan import Plan
+from .plan import Plan
 
 SHARDED = ("fsdp", "zero3")
 STORAGE = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "auto": "bfloat16"}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..modelinfo import scratch_config
-from ..plan import Plan, StrategyPlan
-from ..schema import PEFT_KINDS, Percent
+from ..inputs.modelinfo import scratch_config
+from ..spec.schema import PEFT_KINDS, Percent
+from .plan import Plan, StrategyPlan
 
 PEFT_CLASSES = {
     "lora": "LoraConfig",

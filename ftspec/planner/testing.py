@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..catalog import find
-from ..compose import extend
 from ..diagnostics import FtspecError
-from ..hardware import from_block
-from ..lower import lower
-from ..modelinfo import ModelDims, dims_from_architecture, scratch_config
-from ..parser import parse
-from ..plan import Inputs, Plan
-from ..validate import validate
+from ..inputs.catalog import find
+from ..inputs.hardware import from_block
+from ..inputs.modelinfo import ModelDims, dims_from_architecture, scratch_config
+from ..spec.compose import extend
+from ..spec.lower import lower
+from ..spec.parser import parse
+from ..spec.validate import validate
 from . import PASSES, draft, run_passes
+from .plan import Inputs, Plan
 
 MINIMAL = """name = "demo"
 base { model = "org/model" }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..plan import Plan, TokenizerPlan
+from .plan import Plan, TokenizerPlan
 
 EOS, PAD = "<|endoftext|>", "<|pad|>"
 

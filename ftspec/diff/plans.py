@@ -1,0 +1,181 @@
+"""Compare two plans: the derived values a change of settings moves, and what the model learns from.
+
+A consequence is a value the planner derives (the effective batch, parameters,
+steps, memory, precision, the schedule), so a one-line change of a spec shows
+what it does to the job. What the model learns from is its data, by path and by
+content, and everything that decides which tokens carry the loss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..figures import count, duration, plural
+from ..planner.cost import cost
+from ..planner.plan import Plan
+from ..spec.fmt import quote
+from .report import UNKNOWN, Change
+from .revisions import Side
+
+
+def rate(value: float) -> str:
+    """A learning rate as people write it.
+
+    >>> rate(2e-4), rate(1.5e-5), rate(0.003), rate(0.01)
+    ('2e-4', '1.5e-5', '3e-3', '0.01')
+    """
+    if value == 0 or value >= 0.01:
+        return f"{value:g}"
+    mantissa, exponent = f"{value:.3e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def _warmup_steps(plan: Plan) -> int | None:
+    train = plan.train
+    if train.warmup_ratio is None:
+        return train.warmup_steps
+    steps = plan.estimates.optimizer_steps
+    return int(train.warmup_ratio * steps) if steps is not None else None  # as the training loop rounds it
+
+
+def _length(plan: Plan) -> str:
+    train = plan.train
+    if train.max_steps is not None:
+        return plural(train.max_steps, "step")
+    return plural(train.epochs, "epoch")
+
+
+def _memory(plan: Plan, name: str) -> Any:
+    return getattr(plan.memory, name) if plan.memory is not None else None
+
+
+# (label, the value from a plan, how it is printed, unit, printed exactly when the rounded texts agree)
+CONSEQUENCES: tuple[tuple[str, Callable[[Plan], Any], Callable[[Any], str], str, bool], ...] = (
+    ("effective batch", lambda p: p.train.effective_batch_size, str, "", False),
+    (
+        "micro-batch × accumulation × processes",
+        lambda p: [p.train.micro_batch_size, p.train.grad_accum, p.hardware.processes],
+        lambda v: " × ".join(map(str, v)),
+        "",
+        False,
+    ),
+    ("trainable parameters", lambda p: _memory(p, "trainable_params"), count, "", True),
+    ("total parameters", lambda p: _memory(p, "total_params"), count, "", True),
+    ("optimizer steps", lambda p: p.estimates.optimizer_steps, str, "", False),
+    ("tokens per epoch", lambda p: p.estimates.tokens_per_epoch, count, "", True),
+    ("memory per device", lambda p: _memory(p, "per_device_gib"), lambda v: f"{v:g}", "GiB", False),
+    ("fits in memory", lambda p: p.fits, lambda v: "yes" if v else "no", "", False),
+    ("precision", lambda p: p.hardware.precision, str, "", False),
+    ("distribution", lambda p: p.hardware.distributed, str, "", False),
+    ("training duration", lambda p: p.estimates.duration_hours, duration, "", False),
+    ("GPU-hours", lambda p: cost(p)["gpu_hours"], lambda v: f"~{v:.3g}", "", False),
+    # A reviewer must see when a change lets the base's repository run its own Python code.
+    (
+        "runs the base repository's code (trust_remote_code)",
+        lambda p: p.base.trust_remote_code,
+        lambda v: "yes" if v else "no",
+        "",
+        False,
+    ),
+    ("training length", _length, str, "", False),
+    ("peak learning rate", lambda p: p.train.learning_rate, rate, "", False),
+    ("scheduler", lambda p: p.train.scheduler, str, "", False),
+    ("warm-up steps", _warmup_steps, str, "", False),
+)
+
+
+def consequences(old: Plan, new: Plan) -> list[Change]:
+    """The derived values that differ between two plans, in a fixed order."""
+    changes = []
+    for label, read, show, unit, exact in CONSEQUENCES:
+        before, after = read(old), read(new)
+        if before == after:
+            continue
+        texts = [UNKNOWN if value is None else show(value) for value in (before, after)]
+        if texts[0] == texts[1]:
+            if not exact:
+                continue  # a difference below what the estimate can tell
+            texts = [f"{value:,}" for value in (before, after)]
+        changes.append(Change(label, before, after, texts[0], texts[1], unit))
+    return changes
+
+
+def _quoted(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return quote(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(str(item) for item in value) + "]"
+    return str(value)
+
+
+def _share(value: float) -> str:
+    return f"{value * 100:g}%"
+
+
+# What decides which tokens the model sees and which carry the loss: (label, the value from a plan, how it is printed).
+LEARNING: tuple[tuple[str, Callable[[Plan], Any], Callable[[Any], str]], ...] = (
+    ("hub dataset", lambda p: p.data.hub, _quoted),
+    ("hub dataset revision", lambda p: p.data.revision, _quoted),
+    ("data format", lambda p: p.data.format, str),
+    ("text column", lambda p: p.data.text_column, _quoted),
+    ("prompt column", lambda p: p.data.prompt_column, _quoted),
+    ("response column", lambda p: p.data.response_column, _quoted),
+    ("messages column", lambda p: p.data.messages_column, _quoted),
+    ("label column", lambda p: p.data.label_column, _quoted),
+    ("label set", lambda p: list(p.data.labels) if p.data.labels is not None else None, _quoted),
+    ("prompt template", lambda p: p.data.template, _quoted),
+    ("chat template", lambda p: p.data.chat_template, _quoted),
+    ("train on prompt", lambda p: p.data.train_on_prompt, _quoted),
+    ("max length (tokens)", lambda p: p.data.max_length, str),
+    # Which rows are held out, so which are trained on: the share, and the seed that draws them.
+    ("held-out share", lambda p: p.data.eval_split, _share),
+    ("split seed", lambda p: p.data.shuffle_seed if p.data.eval_split is not None else None, str),
+)
+
+
+def sha256(path: Path) -> str:
+    """The content hash of one data file, as `sha256:<hex>`."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+def _files(plan: Plan, side: Side) -> dict[str, str | None]:
+    """Training and held-out files by their path from the repository root; None: missing at the revision."""
+    paths = (*plan.data.train, *plan.data.eval)
+    return {side.relative(path): None if path in side.missing else sha256(path) for path in paths}
+
+
+def _hash_text(digest: str | None, side: Side) -> str:
+    return f"not in {side.revision}" if digest is None else digest.replace(":", " ")[:19]
+
+
+def learns_from(old: Plan, new: Plan, old_side: Side, new_side: Side) -> list[Change]:
+    """Changes of the data files (by path and content) and of how rows become tokens and labels."""
+    changes = []
+    for label, files in (("training files", lambda p: p.data.train), ("held-out files", lambda p: p.data.eval)):
+        before = [old_side.relative(path) for path in files(old)]
+        after = [new_side.relative(path) for path in files(new)]
+        if before != after:
+            changes.append(Change(label, before, after, _quoted(before), _quoted(after)))
+    old_files, new_files = _files(old, old_side), _files(new, new_side)
+    for name, digest in new_files.items():
+        if name in old_files and old_files[name] != digest:
+            before = old_files[name]
+            texts = _hash_text(before, old_side), _hash_text(digest, new_side)
+            changes.append(Change(f"content of {name}", before, digest, *texts))
+    for label, read, show in LEARNING:
+        before, after = read(old), read(new)
+        if before != after:
+            texts = ("none" if value is None else show(value) for value in (before, after))
+            changes.append(Change(label, before, after, *texts))
+    return changes

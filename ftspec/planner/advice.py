@@ -1,0 +1,169 @@
+"""Advice on a finished plan: warnings about choices that work but are probably not what was meant.
+
+Each is a warning with a code FT502–FT505, located at the setting it is about, and never an error: a spec that
+gets advice still compiles. Advice is given only for a plan without errors, since a spec that cannot compile has
+more pressing problems.
+
+FT502  a general base where the catalog has a base of similar size for the spec's `domain`
+FT503  a model trained from scratch on far less data than a compute-optimal run would use
+FT504  a training set too small for the strategy and the size of the base
+FT505  a base whose licence does not allow commercial use
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+
+from ..diagnostics import Diagnostic, Severity
+from ..figures import count, plural
+from ..inputs.domains import catalog_domains, describe, general_purpose
+from ..spec.schema import PEFT_KINDS
+from .plan import Plan
+
+# Hoffmann et al. 2022 ("Chinchilla"): a compute-optimal run sees ~20 training tokens per parameter.
+TOKENS_PER_PARAMETER = 20
+# Advice only when far below: under a quarter of that budget (5 tokens per parameter).
+FAR_BELOW = 0.25
+# A domain base is a drop-in alternative when its size is within this factor of the spec's base.
+SIMILAR_SIZE = 3.0
+# Full fine-tuning of a base this large updates billions of weights: below FULL_LARGE_ROWS examples it mostly
+# memorises them. Under any strategy, a base of SIZABLE parameters or more learns little from under FEW_ROWS.
+LARGE_BASE, FULL_LARGE_ROWS = 1_000_000_000, 1_000
+SIZABLE, FEW_ROWS = 100_000_000, 100
+
+
+def advise(plan: Plan) -> Plan:
+    """The plan with advice warnings added; a plan with errors is returned as it is."""
+    if any(d.is_error for d in plan.diagnostics):
+        return plan
+    entry = _catalog_entry(plan)
+    found = [_domain_base(plan, entry), _undertrained(plan), _tiny_data(plan), _licence(plan, entry)]
+    for diagnostic in found:
+        if diagnostic is not None:
+            plan = plan.diagnose(diagnostic)
+    return plan
+
+
+def _catalog_entry(plan: Plan):
+    base = plan.spec.base
+    if base is None or base.model is None:
+        return None
+    from ..inputs.catalog import find  # the catalog is read only for a spec that names a hub model
+
+    return find(base.model)
+
+
+def _warning(code: str, message: str, span, help: str) -> Diagnostic:
+    return Diagnostic(code, message, span, help, Severity.WARNING)
+
+
+def _closest(entry, choices):
+    """The choice nearest in size to `entry` (by ratio), within SIMILAR_SIZE; None if there is none."""
+    near = [c for c in choices if 1 / SIMILAR_SIZE <= c.params / entry.params <= SIMILAR_SIZE]
+    return min(near, key=lambda c: (abs(math.log(c.params / entry.params)), c.id.lower()), default=None)
+
+
+def _domain_base(plan: Plan, entry) -> Diagnostic | None:
+    """FT502: the catalog has a base of the spec's domain, of the same kind and similar size."""
+    wanted = catalog_domains(plan.spec.domain)
+    if entry is None or not wanted or set(entry.domains) & set(wanted):
+        return None
+    from ..inputs.catalog import load_catalog
+
+    choices = [c for c in load_catalog() if c.kind == entry.kind and set(c.domains) & set(wanted)]
+    better = _closest(entry, choices)
+    if better is None:
+        return None
+    return _warning(
+        "FT502",
+        f"`{entry.id}` is a {describe(entry.domains)} model, but the catalog has a {entry.kind} of similar size "
+        f'for `domain = "{plan.spec.domain}"`: `{better.id}` ({describe(better.domains)})',
+        plan.inputs.sources.at("base", "model"),
+        f'consider `model = "{better.id}"` ({count(better.params)} parameters against {count(entry.params)}, '
+        f"licence {better.license}); `ftspec suggest --domain {shlex.quote(plan.spec.domain)}` lists the others",
+    )
+
+
+def _tokens_seen(plan: Plan) -> int | None:
+    """Training tokens over the whole run: tokens per epoch times epochs, or what `max_steps` reads."""
+    estimates, train = plan.estimates, plan.train
+    if estimates is None or not estimates.tokens_per_epoch:
+        return None
+    if train.max_steps is not None:
+        return train.max_steps * train.effective_batch_size * plan.data.max_length
+    return estimates.tokens_per_epoch * (train.epochs or 1)
+
+
+def _undertrained(plan: Plan) -> Diagnostic | None:
+    """FT503: a scratch model far below the compute-optimal ~20 tokens per parameter."""
+    if plan.spec.strategy.kind != "scratch" or plan.memory is None or not plan.memory.total_params:
+        return None
+    params, tokens = plan.memory.total_params, _tokens_seen(plan)
+    if tokens is None or tokens >= FAR_BELOW * TOKENS_PER_PARAMETER * params:
+        return None
+    return _warning(
+        "FT503",
+        f"`strategy scratch` trains {count(params)} parameters on ~{count(tokens)} tokens ({tokens / params:.2g} "
+        f"per parameter), far below the ~{TOKENS_PER_PARAMETER} tokens per parameter of a compute-optimal run "
+        "(Hoffmann et al. 2022)",
+        plan.inputs.sources.at("strategy"),
+        f"a compute-optimal run of this model sees ~{count(TOKENS_PER_PARAMETER * params)} tokens; this data "
+        f"suits ~{count(tokens / TOKENS_PER_PARAMETER)} parameters (tokens counted over every epoch at 4 "
+        f"characters a token; the warning starts below {FAR_BELOW * TOKENS_PER_PARAMETER:g} per parameter)",
+    )
+
+
+def _examples(plan: Plan) -> int | None:
+    """Training examples: rows less the held-out share, or for raw text the sequences it packs into."""
+    if plan.data.format == "text":
+        return plan.estimates.sequences_per_epoch if plan.estimates else None
+    if not plan.inputs.data_rows:
+        return None
+    return int(plan.inputs.data_rows * (1 - (plan.data.eval_split or 0.0)))
+
+
+def _tiny_data(plan: Plan) -> Diagnostic | None:
+    """FT504: too few examples for the strategy and the base's size."""
+    kind, memory = plan.spec.strategy.kind, plan.memory
+    params = memory.total_params if memory else None
+    if params and kind in PEFT_KINDS:
+        params -= memory.trainable_params or 0  # the base alone, without the adapter
+    examples = _examples(plan)
+    if kind == "scratch" or not params or examples is None:
+        return None
+    if kind == "full" and params >= LARGE_BASE and examples < FULL_LARGE_ROWS:
+        need, why = FULL_LARGE_ROWS, f"full fine-tuning of a {count(LARGE_BASE)}+ parameter base"
+        help = f"use `strategy lora` (it trains well under 1% of the weights), or gather {FULL_LARGE_ROWS:,}+ examples"
+    elif params >= SIZABLE and examples < FEW_ROWS:
+        need, why = FEW_ROWS, f"fine-tuning a {count(SIZABLE)}+ parameter base"
+        help = f"gather {FEW_ROWS:,}+ examples; with so few, prompting the base with examples may do as well"
+    else:
+        return None
+    noun = "sequence" if plan.data.format == "text" else "example"
+    return _warning(
+        "FT504",
+        f"the training set has ~{plural(examples, noun)}, fewer than the {need:,} that {why} (here {count(params)}) "
+        "needs to generalise rather than memorise them",
+        plan.inputs.sources.at("data", "train"),
+        help,
+    )
+
+
+def _licence(plan: Plan, entry) -> Diagnostic | None:
+    """FT505: the base's licence does not allow commercial use."""
+    if entry is None or entry.commercial_use:
+        return None
+    from ..inputs.catalog import load_catalog
+
+    allowed = [c for c in load_catalog() if c.kind == entry.kind and c.commercial_use]
+    specialty = set(entry.domains) - {"general"}
+    same_domain = [c for c in allowed if set(c.domains) & specialty]
+    better = _closest(entry, same_domain) or _closest(entry, [c for c in allowed if general_purpose(c.domains)])
+    instead = f"; for a commercial product consider `{better.id}` ({better.license})" if better else ""
+    return _warning(
+        "FT505",
+        f"the licence of `{entry.id}` (`{entry.license}`) does not allow commercial use",
+        plan.inputs.sources.at("base", "model"),
+        entry.license_note.rstrip(".") + instead,
+    )

@@ -1,0 +1,233 @@
+"""The resolved plan: every value the emitted scripts use, each default made explicit.
+
+A Plan starts as a draft holding the inputs (the Spec, the resolved files, the
+hardware profile); the planner's passes fill one section each. Serialised, it
+becomes `plan.json`, with paths relative to the directory it is written to.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..diagnostics import Diagnostic
+from ..inputs.hardware import HardwareProfile
+from ..inputs.modelinfo import ModelDims
+from ..spec.schema import Spec
+from ..spec.validate import SourceMap
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True)
+
+
+class Inputs(Section):
+    """What the planner reads: the spec and the facts the loader found on disk."""
+
+    spec: Spec
+    sources: SourceMap
+    spec_file: Path
+    spec_hash: str
+    overrides: tuple[str, ...] = ()
+    data_train: tuple[Path, ...] = ()
+    data_eval: tuple[Path, ...] = ()
+    base_dir: Path | None = None  # a local base model directory
+    base_package: tuple[str, str] | None = None  # (package, directory) of a model shipped in a Python package
+    tokenizer_dir: Path | None = None  # a named tokenizer that is a local directory
+    output_dir: Path  # the run directory
+    dependency_output: Path | None = None  # the run directory of `base.spec`
+    dependency_name: str | None = None
+    project_root: Path
+    hardware: HardwareProfile
+    model_dims: ModelDims | None = None  # the base's dimensions (or the scratch model's), when known
+    dims_source: str | None = None
+    data_bytes: int = 0  # size and rows of the training files, for the token estimate
+    data_rows: int = 0
+
+
+class BasePlan(Section):
+    source: Literal["none", "hub", "local", "spec", "package"]
+    model: str | None = Field(description="hub id")
+    path: Path | None = Field(description="local directory of the weights")
+    package: tuple[str, str] | None = Field(None, description="Python package and the directory in it")
+    revision: str | None
+    spec: str | None = Field(description="name of the spec that builds the base")
+    trust_remote_code: bool
+    dtype: str
+
+
+class TokenizerPlan(Section):
+    source: Literal["base", "train", "named"]
+    model: str | None
+    path: Path | None
+    vocab_size: int | None
+    eos_token: str | None
+    pad_token: str | None
+
+
+class DataPlan(Section):
+    format: str
+    loader: Literal["json", "csv", "text", "parquet", "hub"]
+    train: tuple[Path, ...]
+    eval: tuple[Path, ...]
+    hub: str | None
+    revision: str | None
+    eval_split: float | None
+    max_length: int
+    packing: bool
+    group_by_length: bool
+    shuffle_seed: int
+    text_column: str | None
+    prompt_column: str | None
+    response_column: str | None
+    template: str | None
+    train_on_prompt: bool
+    messages_column: str | None
+    chat_template: str | None
+    label_column: str | None
+    labels: tuple[str, ...] | None
+
+
+class StrategyPlan(Section):
+    kind: str
+    saves: Literal["model", "adapter"]
+    peft_class: str | None
+    peft: dict[str, Any] | None
+    adalora_schedule: dict[str, Any] | None
+    quantization: dict[str, Any] | None
+    architecture: dict[str, Any] | None
+    freeze: tuple[str, ...]
+    freeze_layers: int
+    merge: bool
+
+
+class TrainPlan(Section):
+    epochs: int | None
+    max_steps: int | None
+    learning_rate: float
+    optimizer: str
+    scheduler: str
+    warmup_ratio: float | None
+    warmup_steps: int | None
+    weight_decay: float
+    max_grad_norm: float
+    seed: int
+    log_every: int
+    compile: bool
+    gradient_checkpointing: bool
+    micro_batch_size: int
+    grad_accum: int
+    effective_batch_size: int
+
+
+class HardwarePlan(Section):
+    target: str
+    accelerator: str
+    nodes: int
+    devices_per_node: int
+    processes: int
+    device_memory_gib: float | None
+    precision: Literal["bf16", "fp16", "fp32", "auto"]
+    distributed: str
+
+
+class EvalPlan(Section):
+    metrics: tuple[str, ...]
+    compare_base: bool
+    prompts: tuple[str, ...]
+    max_new_tokens: int
+    every: int | None
+    per_epoch: int | None
+    batch_size: int
+
+
+class MemoryPlan(Section):
+    """The estimated peak memory of one device, by component, against the device's memory."""
+
+    source: str | None = Field(description="where the model's dimensions came from")
+    per_device_gib: float | None = Field(description="estimated peak of one training step on one device")
+    limit_gib: float | None = Field(description="memory of one device")
+    usable_gib: float | None = Field(description="the limit less the safety margin")
+    margin: float = Field(description="share of device memory kept free for what the estimate does not count")
+    fits: bool | None
+    components_gib: dict[str, float]
+    trainable_params: int | None
+    total_params: int | None
+
+
+class EstimatePlan(Section):
+    """Size of the job, estimated before anything runs."""
+
+    tokens_per_epoch: int | None = Field(description="training tokens, estimated at 4 characters per token")
+    sequences_per_epoch: int | None
+    optimizer_steps: int | None
+    train_flops: float | None
+    utilisation: float = Field(description="share of the hardware's peak FLOP/s the duration assumes")
+    duration_hours: float | None
+
+
+class OutputPlan(Section):
+    dir: Path
+    model: Path
+    adapter: Path | None
+    checkpoints: Path
+    logs: Path
+    eval: Path
+    save_every: int | None
+    keep_last: int
+
+
+class Plan(Section):
+    inputs: Inputs = Field(exclude=True)
+    diagnostics: tuple[Diagnostic, ...] = Field(default=(), exclude=True)
+    name: str
+    domain: str
+    description: str
+    spec_file: Path
+    spec_hash: str
+    overrides: tuple[str, ...]
+    offline: bool | None = None
+    base: BasePlan | None = None
+    tokenizer: TokenizerPlan | None = None
+    data: DataPlan | None = None
+    strategy: StrategyPlan | None = None
+    train: TrainPlan | None = None
+    hardware: HardwarePlan | None = None
+    eval: EvalPlan | None = None
+    output: OutputPlan | None = None
+    memory: MemoryPlan | None = None
+    estimates: EstimatePlan | None = None
+    fits: bool | None = None
+    notes: tuple[str, ...] = ()
+
+    def with_(self, **changes) -> Plan:
+        return self.model_copy(update=changes)
+
+    def note(self, text: str) -> Plan:
+        return self.with_(notes=(*self.notes, text))
+
+    def diagnose(self, diagnostic: Diagnostic) -> Plan:
+        return self.with_(diagnostics=(*self.diagnostics, diagnostic))
+
+    @property
+    def spec(self) -> Spec:
+        return self.inputs.spec
+
+
+def relative(value: Any, start: Path) -> Any:
+    """``value`` with every Path made relative to ``start`` (POSIX separators), for output files."""
+    if isinstance(value, Path):
+        return Path(os.path.relpath(value, start)).as_posix()
+    if isinstance(value, dict):
+        return {key: relative(item, start) for key, item in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [relative(item, start) for item in value]
+    return value
+
+
+def plan_dict(plan: Plan, start: Path) -> dict[str, Any]:
+    """The plan as plain data with paths relative to ``start``."""
+    return relative(plan.model_dump(mode="python"), start)

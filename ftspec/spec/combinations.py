@@ -1,0 +1,260 @@
+"""Combinations that cannot work, found before anything runs, each pointing at its cause."""
+
+from __future__ import annotations
+
+from ..diagnostics import Diagnostics
+from .schema import PEFT_KINDS, Percent, Spec
+from .validate import SourceMap
+
+# Which column settings each data format reads.
+FORMAT_COLUMNS = {
+    "text": ("text",),
+    "instruction": ("prompt", "response", "template", "train_on_prompt"),
+    "chat": ("messages", "chat_template", "train_on_prompt"),
+    "classification": ("text", "label", "labels"),
+}
+# Column settings a format cannot do without (the others have defaults).
+REQUIRED_COLUMNS = {"instruction": ("prompt", "response"), "classification": ("label", "labels")}
+TASK_METRICS = {
+    "text": {"perplexity", "loss"},
+    "instruction": {"perplexity", "loss", "response_loss"},
+    "chat": {"perplexity", "loss", "response_loss"},
+    "classification": {"accuracy", "macro_f1", "precision", "recall", "confusion_matrix", "loss"},
+}
+
+
+def check(spec: Spec, sources: SourceMap) -> Diagnostics:
+    """All combination errors of a validated spec, in source order of their causes."""
+    diags = Diagnostics()
+    _base_and_strategy(spec, sources, diags)
+    _data_columns(spec, sources, diags)
+    _exclusive(spec, sources, diags)
+    _tokenizer(spec, sources, diags)
+    _architecture(spec, sources, diags)
+    _evaluation(spec, sources, diags)
+    _learning_rate(spec, sources, diags)
+    _percentages(spec, sources, diags)
+    return diags
+
+
+def _base_and_strategy(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
+    kind = spec.strategy.kind
+    if kind == "scratch" and spec.base is not None:
+        diags.error(
+            "FT201",
+            "`strategy scratch` trains a new model, but a `base` is given",
+            sources.at("base"),
+            "remove the `base` block, or pick a fine-tuning strategy such as `strategy lora`",
+        )
+    if kind != "scratch" and spec.base is None:
+        diags.error(
+            "FT206",
+            f"`strategy {kind}` fine-tunes a base model, but no `base` is given",
+            sources.at("strategy"),
+            'add `base { model = "owner/name" }` (or `spec = "other.ft"`), or use `strategy scratch`',
+        )
+    if spec.base is not None and spec.base.model is None and spec.base.spec is None:
+        diags.error(
+            "FT108",
+            "`base` needs `model` or `spec`",
+            sources.at("base"),
+            'add `model = "owner/name"` (a hub id or a directory) or `spec = "other.ft"`',
+        )
+    if spec.output.merge and kind not in PEFT_KINDS:
+        diags.error(
+            "FT207",
+            f"`output.merge` has nothing to merge: `strategy {kind}` trains the weights themselves",
+            sources.at("output", "merge"),
+            "remove `merge = true`; the saved model is already whole",
+        )
+
+
+def _data_columns(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
+    data = spec.data
+    fmt = data.format
+    for required in REQUIRED_COLUMNS.get(fmt, ()):
+        if getattr(data, required) is None:
+            example = f'{required} = "column"' if required != "labels" else "labels = [negative, positive]"
+            diags.error(
+                "FT204",
+                f"`format = {fmt}` needs `data.{required}`",
+                sources.at("data", "format"),
+                f"add `{example}` to the `data` block",
+            )
+    for key in ("prompt", "response", "template", "messages", "chat_template", "label", "labels", "text"):
+        if sources.setting("data", key) is not None and key not in FORMAT_COLUMNS[fmt]:
+            users = [f for f, keys in FORMAT_COLUMNS.items() if key in keys]
+            diags.error(
+                "FT204",
+                f"`data.{key}` does not apply to `format = {fmt}`",
+                sources.at("data", key),
+                f"`{key}` is read by "
+                + " and ".join(f"`format = {u}`" for u in users)
+                + "; remove it or change the format",
+            )
+    if data.packing and fmt == "classification":
+        diags.error(
+            "FT203",
+            "`packing` does not apply to classification: each example gets one label",
+            sources.at("data", "packing"),
+            "remove `packing = true`",
+        )
+    if data.labels is not None and len(set(data.labels)) != len(data.labels):
+        twice = next(label for label in data.labels if data.labels.count(label) > 1)
+        diags.error(
+            "FT209",
+            f"label `{twice}` appears twice in `data.labels`",
+            sources.at("data", "labels"),
+            "list each label once",
+        )
+
+
+def _exclusive(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
+    pairs = [
+        ("data", "eval", "eval_split"),
+        ("train", "epochs", "max_steps"),
+        ("base", "model", "spec"),
+        ("tokenizer", "train", "model"),
+        ("eval", "every", "per_epoch"),
+    ]
+    for block, first, second in pairs:
+        a, b = sources.setting(block, first), sources.setting(block, second)
+        if a is None or b is None:
+            continue
+        if block == "tokenizer" and not spec.tokenizer.train:
+            continue
+        diags.error(
+            "FT205",
+            f"`{block}.{first}` and `{block}.{second}` exclude each other",
+            b.key_span,
+            f"keep one of them (`{first}` is set on line {a.key_span.line})",
+        )
+
+
+def _tokenizer(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
+    scratch = spec.strategy.kind == "scratch"
+    if spec.tokenizer.train and not scratch:
+        diags.error(
+            "FT208",
+            "`tokenizer.train` learns a new vocabulary, but a fine-tune must keep its base's",
+            sources.at("tokenizer", "train"),
+            "remove `train = true`; the base model's tokenizer is used",
+        )
+    if scratch and not spec.tokenizer.train and spec.tokenizer.model is None:
+        diags.error(
+            "FT208",
+            "`strategy scratch` needs a tokenizer",
+            sources.at("strategy"),
+            'add `tokenizer { train = true }` to learn one from the data, or `tokenizer { model = "owner/name" }`',
+        )
+    if sources.setting("tokenizer", "vocab_size") is not None and not spec.tokenizer.train:
+        diags.error(
+            "FT208",
+            "`tokenizer.vocab_size` applies only when the tokenizer is trained",
+            sources.at("tokenizer", "vocab_size"),
+            "add `train = true`, or remove `vocab_size`",
+        )
+
+
+def _architecture(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
+    strategy = spec.strategy
+    if strategy.kind != "scratch":
+        return
+    if strategy.hidden_size % strategy.heads:
+        diags.error(
+            "FT210",
+            f"`hidden_size = {strategy.hidden_size}` is not divisible by `heads = {strategy.heads}`",
+            sources.at("strategy", "heads"),
+            "each head gets hidden_size / heads dimensions; pick a divisor",
+        )
+    kv = strategy.kv_heads
+    if kv is not None and strategy.architecture == "gpt2":
+        diags.error(
+            "FT210",
+            "`kv_heads` applies to `architecture = llama`; gpt2 has one key/value per head",
+            sources.at("strategy", "kv_heads"),
+            "remove `kv_heads`",
+        )
+    elif kv is not None and strategy.heads % kv:
+        diags.error(
+            "FT210",
+            f"`heads = {strategy.heads}` is not divisible by `kv_heads = {kv}`",
+            sources.at("strategy", "kv_heads"),
+            "grouped-query attention shares each key/value head among heads / kv_heads heads",
+        )
+    if strategy.context is not None and strategy.context < spec.data.max_length:
+        diags.error(
+            "FT210",
+            f"`context = {strategy.context}` is shorter than `data.max_length = {spec.data.max_length}`",
+            sources.at("strategy", "context"),
+            f"raise `context` to at least {spec.data.max_length}, or lower `max_length`",
+        )
+
+
+def _evaluation(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
+    if spec.eval.compare_base and spec.base is None:
+        why = "`strategy scratch` has no base" if spec.strategy.kind == "scratch" else "there is no `base`"
+        diags.error(
+            "FT202",
+            f"`compare_base` needs a base model to compare with, but {why}",
+            sources.at("eval", "compare_base"),
+            "remove `compare_base = true`",
+        )
+    fmt = spec.data.format
+    if fmt == "classification" and spec.eval.prompts:
+        diags.error(
+            "FT211",
+            "`eval.prompts` asks for generated answers, but a classifier predicts labels",
+            sources.at("eval", "prompts"),
+            "remove `prompts`; the report shows the confusion matrix instead",
+        )
+    for index, metric in enumerate(spec.eval.metrics or ()):
+        if metric not in TASK_METRICS[fmt]:
+            metrics = sources.setting("eval", "metrics")
+            span = metrics.value.value[index].span if metrics is not None else sources.at("eval")
+            diags.error(
+                "FT211",
+                f"metric `{metric}` does not apply to `format = {fmt}`",
+                span,
+                "metrics for this format: " + ", ".join(f"`{m}`" for m in sorted(TASK_METRICS[fmt])),
+            )
+
+
+# Peak learning rates outside these ranges rarely train well (a warning, not an error).
+USUAL_LEARNING_RATES = {"full": (1e-6, 5e-4), "scratch": (1e-5, 1e-2), "ia3": (1e-4, 3e-2)}
+PEFT_LEARNING_RATES = (1e-5, 5e-3)
+
+
+def _learning_rate(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
+    rate = spec.train.learning_rate
+    if rate is None:
+        return
+    kind = spec.strategy.kind
+    low, high = USUAL_LEARNING_RATES.get(kind, PEFT_LEARNING_RATES)
+    if not low <= rate <= high:
+        side = "high" if rate > high else "low"
+        diags.warning(
+            "FT501",
+            f"`learning_rate = {rate:g}` is {side} for `strategy {kind}`",
+            sources.at("train", "learning_rate"),
+            f"{kind} usually trains with a peak learning rate between {low:g} and {high:g}",
+        )
+
+
+def _percentages(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
+    """Shares of something must lie between none and all of it."""
+    strategy = spec.strategy
+    cases = [
+        # A held-out share of 0% leaves nothing to evaluate, of 100% nothing to train on.
+        ("data", "eval_split", spec.data.eval_split, False),
+        ("train", "warmup", spec.train.warmup, True),
+        ("strategy", "warmup", getattr(strategy, "warmup", None), True),
+        ("strategy", "final", getattr(strategy, "final", None), True),
+    ]
+    for block, key, value, inclusive in cases:
+        if not isinstance(value, Percent):
+            continue
+        inside = 0 <= value.value <= 100 if inclusive else 0 < value.value < 100
+        if not inside:
+            bounds = "from 0% to 100%" if inclusive else "more than 0% and less than 100%"
+            diags.error("FT106", f"`{block}.{key}` must be {bounds}, found {value}", sources.at(block, key))

