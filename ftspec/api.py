@@ -89,9 +89,7 @@ def check(path: str | Path, overrides: tuple[str, ...] = (), target: str | None 
     loaded = load(path, overrides)
     result = Result(loaded)
     if loaded.ok:
-        from .planner.advice import advise
-
-        result.plan = advise(plan_spec(loaded, target))
+        result.plan = plan_spec(loaded, target)
     return result
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..figures import count, duration, plural
 from ..planner.cost import cost
+from ..planner.estimates import warmup_steps
 from ..planner.plan import Plan
 from ..spec.fmt import quote
 from .report import UNKNOWN, Change
@@ -31,14 +32,6 @@ def rate(value: float) -> str:
         return f"{value:g}"
     mantissa, exponent = f"{value:.3e}".split("e")
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
-
-
-def _warmup_steps(plan: Plan) -> int | None:
-    train = plan.train
-    if train.warmup_ratio is None:
-        return train.warmup_steps
-    steps = plan.estimates.optimizer_steps
-    return int(train.warmup_ratio * steps) if steps is not None else None  # as the training loop rounds it
 
 
 def _length(plan: Plan) -> str:
@@ -83,7 +76,7 @@ CONSEQUENCES: tuple[tuple[str, Callable[[Plan], Any], Callable[[Any], str], str,
     ("training length", _length, str, "", False),
     ("peak learning rate", lambda p: p.train.learning_rate, rate, "", False),
     ("scheduler", lambda p: p.train.scheduler, str, "", False),
-    ("warm-up steps", _warmup_steps, str, "", False),
+    ("warm-up steps", warmup_steps, str, "", False),
 )
 
 

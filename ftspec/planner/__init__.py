@@ -1,11 +1,14 @@
 """The planner: an ordered list of small passes, each deciding one section of the Plan.
 
-Hardware is an input (a HardwareProfile), never detected here; passes are pure.
+Hardware is an input (a HardwareProfile), never detected here; passes are pure. `decide_fit` is the one search:
+it may revise the choices earlier passes made where the spec left them open (see its module). The last pass,
+`advise`, adds warnings about choices that work but are probably not what was meant.
 """
 
 from __future__ import annotations
 
 from ..inputs.hardware import HardwareProfile
+from .advice import advise
 from .base import decide_base
 from .batch import decide_batch
 from .data import decide_data
@@ -13,6 +16,7 @@ from .distribution import decide_distribution
 from .estimates import decide_estimates
 from .evaluation import decide_eval
 from .fit import decide_fit
+from .offline import decide_offline
 from .outputs import decide_outputs
 from .plan import Inputs, Plan
 from .precision import decide_precision
@@ -35,6 +39,8 @@ PASSES = (
     decide_estimates,
     decide_eval,
     decide_outputs,
+    decide_offline,
+    advise,
 )
 
 
@@ -60,9 +66,7 @@ def run_passes(plan: Plan, passes=PASSES) -> Plan:
 
 def make_plan(inputs: Inputs) -> Plan:
     """Run every pass over a draft of ``inputs``."""
-    plan = run_passes(draft(inputs))
-    offline = plan.base.source != "hub" and plan.tokenizer.source != "named" and plan.data.loader != "hub"
-    return plan.with_(offline=offline)
+    return run_passes(draft(inputs))
 
 
 __all__ = ["PASSES", "HardwareProfile", "draft", "make_plan", "run_passes"]

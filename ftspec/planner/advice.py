@@ -19,6 +19,7 @@ from ..diagnostics import Diagnostic, Severity
 from ..figures import count, plural
 from ..inputs.domains import catalog_domains, describe, general_purpose
 from ..spec.schema import PEFT_KINDS
+from .estimates import tokens_seen, training_rows
 from .plan import Plan
 
 # Hoffmann et al. 2022 ("Chinchilla"): a compute-optimal run sees ~20 training tokens per parameter.
@@ -85,21 +86,11 @@ def _domain_base(plan: Plan, entry) -> Diagnostic | None:
     )
 
 
-def _tokens_seen(plan: Plan) -> int | None:
-    """Training tokens over the whole run: tokens per epoch times epochs, or what `max_steps` reads."""
-    estimates, train = plan.estimates, plan.train
-    if estimates is None or not estimates.tokens_per_epoch:
-        return None
-    if train.max_steps is not None:
-        return train.max_steps * train.effective_batch_size * plan.data.max_length
-    return estimates.tokens_per_epoch * (train.epochs or 1)
-
-
 def _undertrained(plan: Plan) -> Diagnostic | None:
     """FT503: a scratch model far below the compute-optimal ~20 tokens per parameter."""
     if plan.spec.strategy.kind != "scratch" or plan.memory is None or not plan.memory.total_params:
         return None
-    params, tokens = plan.memory.total_params, _tokens_seen(plan)
+    params, tokens = plan.memory.total_params, tokens_seen(plan, plan.estimates.tokens_per_epoch)
     if tokens is None or tokens >= FAR_BELOW * TOKENS_PER_PARAMETER * params:
         return None
     return _warning(
@@ -118,9 +109,7 @@ def _examples(plan: Plan) -> int | None:
     """Training examples: rows less the held-out share, or for raw text the sequences it packs into."""
     if plan.data.format == "text":
         return plan.estimates.sequences_per_epoch if plan.estimates else None
-    if not plan.inputs.data_rows:
-        return None
-    return int(plan.inputs.data_rows * (1 - (plan.data.eval_split or 0.0)))
+    return training_rows(plan)
 
 
 def _tiny_data(plan: Plan) -> Diagnostic | None:

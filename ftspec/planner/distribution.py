@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..inputs.hardware import GIB
 from .plan import HardwarePlan, Plan
 
 
@@ -34,7 +35,7 @@ def decide_distribution(plan: Plan) -> Plan:
         nodes=profile.nodes,
         devices_per_node=profile.devices_per_node,
         processes=processes,
-        device_memory_gib=round(profile.device_memory / 2**30, 2) if profile.device_memory else None,
+        device_memory_gib=round(profile.device_memory / GIB, 2) if profile.device_memory else None,
         precision="auto",
         distributed=distributed,
     )

@@ -10,6 +10,35 @@ CHARS_PER_TOKEN = 4  # English text under a BPE vocabulary; the data check count
 UTILISATION = 0.40  # share of peak FLOP/s a well-fed training step reaches on a GPU
 
 
+def kept_share(plan: Plan) -> float:
+    """The share of the training rows left after the held-out split."""
+    return 1 - (plan.data.eval_split or 0.0)
+
+
+def training_rows(plan: Plan) -> int | None:
+    """Rows the model trains on: the training files' rows less the held-out share."""
+    return int(plan.inputs.data_rows * kept_share(plan)) if plan.inputs.data_rows else None
+
+
+def tokens_seen(plan: Plan, tokens_per_epoch: int | None) -> int | None:
+    """Training tokens over the whole run: tokens per epoch times epochs, or what `max_steps` reads."""
+    train = plan.train
+    if not tokens_per_epoch:
+        return None
+    if train.max_steps is not None:
+        return train.max_steps * train.effective_batch_size * plan.data.max_length
+    return tokens_per_epoch * (train.epochs or 1)
+
+
+def warmup_steps(plan: Plan) -> int | None:
+    """Warm-up in optimizer steps, rounded as the training loop rounds it; None when the steps are not known."""
+    train = plan.train
+    if train.warmup_ratio is None:
+        return train.warmup_steps
+    steps = plan.estimates.optimizer_steps if plan.estimates else None
+    return int(train.warmup_ratio * steps) if steps is not None else None
+
+
 def decide_estimates(plan: Plan) -> Plan:
     """Tokens and sequences per epoch, optimizer steps, training FLOPs and duration.
 
@@ -19,9 +48,8 @@ def decide_estimates(plan: Plan) -> Plan:
     (2250, 18, 3)
     """
     inputs, data, train = plan.inputs, plan.data, plan.train
-    kept = 1 - (data.eval_split or 0.0)
-    tokens = int(inputs.data_bytes * kept / CHARS_PER_TOKEN) if inputs.data_bytes else None
-    rows = int(inputs.data_rows * kept) if inputs.data_rows else None
+    tokens = int(inputs.data_bytes * kept_share(plan) / CHARS_PER_TOKEN) if inputs.data_bytes else None
+    rows = training_rows(plan)
     sequences = None
     if tokens is not None:
         packed = math.ceil(tokens / data.max_length)
@@ -32,10 +60,7 @@ def decide_estimates(plan: Plan) -> Plan:
     flops = duration = None
     memory = plan.memory
     if steps is not None and tokens is not None and memory and memory.total_params:
-        if train.max_steps is None:
-            seen = tokens * (train.epochs or 1)
-        else:
-            seen = steps * train.effective_batch_size * data.max_length
+        seen = tokens_seen(plan, tokens)
         n, trained = memory.total_params, memory.trainable_params or 0
         # Forward 2N, backward through activations 2N, weight gradients 2T; checkpointing runs forward twice.
         per_token = 2 * n + 2 * n + 2 * trained + (2 * n if train.gradient_checkpointing else 0)

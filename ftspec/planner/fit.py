@@ -1,48 +1,48 @@
 """Decide what makes the plan fit in memory: gradient checkpointing, sharding, a smaller micro-batch.
 
-The estimate is per device (ftspec.planner.memory). A plan that fits as written is left alone; otherwise
-the options a spec leaves open (`gradient_checkpointing = auto`, `distributed = auto`, the
-micro-batch) are taken in that order of cost, and a plan that still cannot fit is an error with
-the figures and what would make it fit.
+This is the planner's one search, and the one pass that revises choices earlier passes made. The earlier passes
+decide what the spec says (checkpointing, the distribution, the micro-batch); where the spec left a choice open
+(`gradient_checkpointing = auto`, `distributed = auto`, a micro-batch above 1), `decide_fit` may change it, in order
+of cost, until the estimate of one device's peak (ftspec.planner.memory) fits the target's usable memory. Each
+revision is written into the section that owns the value and said in a note ("memory: …"); a plan that still cannot
+fit is FT403 with the figures and what would make it fit.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 from ..diagnostics import Diagnostic, Severity
+from ..inputs.hardware import GIB
 from ..spec.schema import PEFT_KINDS
-from .memory import MemoryEstimate, estimate
+from .memory import MARGIN, SHARDED, MemoryEstimate, estimate, usable
 from .plan import MemoryPlan, Plan
 
-GIB = 2**30
-# Kept free on every device: the CUDA context (~0.5 GiB), allocator fragmentation, and what the
-# estimate does not count (communication buffers, kernels' workspaces beyond cuBLAS's).
-MARGIN = 0.10
-SHARDED = ("zero3", "fsdp")
+
+@dataclass(frozen=True)
+class Fit:
+    """The choices the search may revise."""
+
+    checkpointing: bool
+    shard: str
+    micro: int
+    accum: int
 
 
-def _estimate(
-    plan: Plan,
-    *,
-    checkpointing: bool,
-    shard: str,
-    micro: int,
-    strategy: str | None = None,
-    processes: int | None = None,
-) -> MemoryEstimate:
-    """The estimate for this plan with some of its choices replaced."""
+def _estimate(plan: Plan, fit: Fit, *, strategy: str | None = None, processes: int | None = None) -> MemoryEstimate:
+    """The estimate for this plan with the choices of ``fit`` (and, for a suggestion, another strategy or size)."""
     spec, dims = plan.spec, plan.inputs.model_dims
-    kind = strategy or spec.strategy.kind
     peft = plan.strategy.peft or {}
     quant = plan.strategy.quantization
     return estimate(
         dims,
-        strategy=kind,
-        micro_batch=micro,
+        strategy=strategy or spec.strategy.kind,
+        micro_batch=fit.micro,
         seq_len=plan.data.max_length,
         precision=plan.hardware.precision,
         optimizer=plan.train.optimizer,
-        gradient_checkpointing=checkpointing,
-        shard=shard,
+        gradient_checkpointing=fit.checkpointing,
+        shard=fit.shard,
         processes=processes or plan.hardware.processes,
         lora_rank=16 if strategy else peft.get("r") or peft.get("init_r"),
         lora_targets="all_linear" if strategy else peft.get("target_modules"),
@@ -61,28 +61,113 @@ def _gib(value: float) -> float:
     return round(value / GIB, 2)
 
 
-def _suggestions(plan: Plan, usable: float) -> list[str]:
+def _next(plan: Plan, fit: Fit) -> Fit | None:
+    """The next cheapest revision of an open choice, or None when none is left."""
+    if plan.spec.train.gradient_checkpointing == "auto" and not fit.checkpointing:
+        return replace(fit, checkpointing=True)
+    if plan.spec.hardware.distributed == "auto" and plan.hardware.processes > 1 and fit.shard not in SHARDED:
+        return replace(fit, shard="fsdp")
+    if fit.micro > 1:
+        smaller = _smaller(fit.micro)
+        return replace(fit, micro=smaller, accum=fit.accum * fit.micro // smaller)
+    return None
+
+
+def search(plan: Plan, limit: float | None) -> tuple[Fit, MemoryEstimate]:
+    """The plan's own choices, revised until the estimate fits ``limit`` (bytes) or nothing is left to revise."""
+    train = plan.train
+    fit = Fit(
+        plan.spec.train.gradient_checkpointing is True,
+        plan.hardware.distributed,
+        train.micro_batch_size,
+        train.grad_accum,
+    )
+    result = _estimate(plan, fit)
+    while limit is not None and result.peak > limit:
+        revised = _next(plan, fit)
+        if revised is None:
+            break
+        fit, result = revised, _estimate(plan, revised)
+    return fit, result
+
+
+def _suggestions(plan: Plan, limit: float) -> list[str]:
     """What would make a plan that does not fit fit, each checked with the estimator."""
     found = []
-    processes = plan.hardware.processes
+    fit = Fit(checkpointing=True, shard="none", micro=1, accum=1)
     if plan.spec.strategy.kind not in PEFT_KINDS:
         for kind in ("lora", "qlora"):
-            peak = _estimate(plan, checkpointing=True, shard="none", micro=1, strategy=kind).peak
-            if peak <= usable:
+            peak = _estimate(plan, fit, strategy=kind).peak
+            if peak <= limit:
                 found.append(f"`strategy {kind}` (rank 16 on every linear layer: ~{_gib(peak)} GiB)")
                 break
     for gpus in (2, 4, 8, 16, 32, 64, 128, 256):
-        if gpus <= processes:
+        if gpus <= plan.hardware.processes:
             continue
-        peak = _estimate(plan, checkpointing=True, shard="zero3", micro=1, processes=gpus).peak
-        if peak <= usable:
+        peak = _estimate(plan, replace(fit, shard="zero3"), processes=gpus).peak
+        if peak <= limit:
             found.append(f"`distributed = zero3` over {gpus} GPUs (~{_gib(peak)} GiB each)")
             break
     return found or ["a GPU with more memory"]
 
 
+def _unknown_size(plan: Plan) -> Plan:
+    """No dimensions for the base: a note, and FT405 when there is a target memory to check against."""
+    spec = plan.spec
+    base = spec.base.model if spec.base and spec.base.model else "the base"
+    memory = MemoryPlan(
+        source=None,
+        per_device_gib=None,
+        limit_gib=None,
+        usable_gib=None,
+        margin=MARGIN,
+        fits=None,
+        components_gib={},
+        trainable_params=None,
+        total_params=None,
+    )
+    plan = plan.note(f"memory not estimated: no config.json for {base} on this machine and no catalog entry")
+    plan = plan.with_(memory=memory)
+    if plan.inputs.hardware.device_memory is None:
+        return plan  # no target memory to check against: the note says what is missing
+    return plan.diagnose(
+        Diagnostic(
+            "FT405",
+            f"whether this fits `{plan.hardware.target}` is unknown: the size of `{base}` is not known here",
+            plan.inputs.sources.at("base", "model"),
+            "ftspec reads config.json from a local directory or the hub cache, never the network; download the "
+            "base once (or give its directory), or pick a model of the catalog (`ftspec suggest`)",
+            Severity.WARNING,
+        )
+    )
+
+
+def _revisions(plan: Plan, fit: Fit) -> list[str]:
+    """What the search changed, in words."""
+    changes = []
+    if fit.checkpointing and plan.spec.train.gradient_checkpointing == "auto":
+        changes.append("gradient checkpointing on (activations would not fit)")
+    if fit.shard != plan.hardware.distributed:
+        changes.append(f"distributed = {fit.shard} (the model state would not fit on one device)")
+    if fit.micro != plan.train.micro_batch_size:
+        changes.append(f"micro-batch {fit.micro} with {fit.accum} accumulation steps (same effective batch)")
+    return changes
+
+
+def _does_not_fit(plan: Plan, result: MemoryEstimate, limit: int, room: float) -> Diagnostic:
+    hardware = plan.hardware
+    return Diagnostic(
+        "FT403",
+        f"`strategy {plan.spec.strategy.kind}` needs ~{_gib(result.peak)} GiB per device even with gradient "
+        f"checkpointing and micro-batch 1, but `{hardware.target}` has {_gib(limit)} GiB "
+        f"({_gib(room)} usable after a {MARGIN:.0%} margin)",
+        plan.inputs.sources.at("strategy"),
+        "what would fit: " + "; or ".join(_suggestions(plan, room)),
+    )
+
+
 def decide_fit(plan: Plan) -> Plan:
-    """Estimate the per-device peak and change what the spec leaves open until it fits.
+    """Estimate the per-device peak and revise what the spec leaves open until it fits.
 
     >>> from ftspec.planner.testing import plan_until
     >>> p = plan_until('base { model = "meta-llama/Llama-2-7b-hf" }\\nstrategy qlora { }\\n'
@@ -90,72 +175,15 @@ def decide_fit(plan: Plan) -> Plan:
     >>> p.memory.fits, p.memory.limit_gib
     (True, 24.0)
     """
-    dims, hardware, train = plan.inputs.model_dims, plan.hardware, plan.train
-    if dims is None:
-        base = plan.spec.base.model if plan.spec.base and plan.spec.base.model else "the base"
-        note = f"memory not estimated: no config.json for {base} on this machine and no catalog entry"
-        memory = MemoryPlan(
-            source=None,
-            per_device_gib=None,
-            limit_gib=None,
-            usable_gib=None,
-            margin=MARGIN,
-            fits=None,
-            components_gib={},
-            trainable_params=None,
-            total_params=None,
-        )
-        plan = plan.note(note).with_(memory=memory)
-        if plan.inputs.hardware.device_memory is None:
-            return plan  # no target memory to check against: the note says what is missing
-        return plan.diagnose(
-            Diagnostic(
-                "FT405",
-                f"whether this fits `{hardware.target}` is unknown: the size of `{base}` is not known here",
-                plan.inputs.sources.at("base", "model"),
-                "ftspec reads config.json from a local directory or the hub cache, never the network; download the "
-                "base once (or give its directory), or pick a model of the catalog (`ftspec suggest`)",
-                Severity.WARNING,
-            )
-        )
+    if plan.inputs.model_dims is None:
+        return _unknown_size(plan)
     limit = plan.inputs.hardware.device_memory
-    usable = limit * (1 - MARGIN) if limit else None
-    wanted = plan.spec.train.gradient_checkpointing
-    checkpointing, shard, micro = wanted is True, hardware.distributed, train.micro_batch_size
-    accum = train.grad_accum
-    result = _estimate(plan, checkpointing=checkpointing, shard=shard, micro=micro)
-    while usable is not None and result.peak > usable:
-        if wanted == "auto" and not checkpointing:
-            checkpointing = True
-        elif plan.spec.hardware.distributed == "auto" and hardware.processes > 1 and shard not in SHARDED:
-            shard = "fsdp"
-        elif micro > 1:
-            smaller = _smaller(micro)
-            micro, accum = smaller, accum * micro // smaller
-        else:
-            break
-        result = _estimate(plan, checkpointing=checkpointing, shard=shard, micro=micro)
-    fits = None if usable is None else result.peak <= usable
+    room = usable(limit)
+    fit, result = search(plan, room)
+    fits = None if room is None else result.peak <= room
     if fits is False:
-        ideas = _suggestions(plan, usable)
-        plan = plan.diagnose(
-            Diagnostic(
-                "FT403",
-                f"`strategy {plan.spec.strategy.kind}` needs ~{_gib(result.peak)} GiB per device even with gradient "
-                f"checkpointing and micro-batch 1, but `{hardware.target}` has {_gib(limit)} GiB "
-                f"({_gib(usable)} usable after a {MARGIN:.0%} margin)",
-                plan.inputs.sources.at("strategy"),
-                "what would fit: " + "; or ".join(ideas),
-            )
-        )
-    changes = []
-    if checkpointing and wanted == "auto":
-        changes.append("gradient checkpointing on (activations would not fit)")
-    if shard != hardware.distributed:
-        changes.append(f"distributed = {shard} (the model state would not fit on one device)")
-    if micro != train.micro_batch_size:
-        changes.append(f"micro-batch {micro} with {accum} accumulation steps (same effective batch)")
-    for change in changes:
+        plan = plan.diagnose(_does_not_fit(plan, result, limit, room))
+    for change in _revisions(plan, fit):
         plan = plan.note("memory: " + change)
     components = {
         "weights": result.weights,
@@ -168,18 +196,16 @@ def decide_fit(plan: Plan) -> Plan:
         source=plan.inputs.dims_source,
         per_device_gib=_gib(result.peak),
         limit_gib=_gib(limit) if limit else None,
-        usable_gib=_gib(usable) if usable else None,
+        usable_gib=_gib(room) if room else None,
         margin=MARGIN,
         fits=fits,
         components_gib={name: _gib(value) for name, value in components.items()},
         trainable_params=result.trainable_params,
         total_params=result.total_params,
     )
+    revised = {"gradient_checkpointing": fit.checkpointing, "micro_batch_size": fit.micro, "grad_accum": fit.accum}
     return plan.with_(
         memory=memory,
-        fits=fits,
-        train=train.model_copy(
-            update={"gradient_checkpointing": checkpointing, "micro_batch_size": micro, "grad_accum": accum}
-        ),
-        hardware=hardware.model_copy(update={"distributed": shard}),
+        train=plan.train.model_copy(update=revised),
+        hardware=plan.hardware.model_copy(update={"distributed": fit.shard}),
     )

@@ -19,6 +19,17 @@ PEFT_DEFAULT_FRACTION = 0.01  # trainable share assumed for other PEFT kinds (ia
 # peft's default LoRA targets for Llama-style models, and what `all_linear` expands to.
 DEFAULT_TARGETS = ("q_proj", "v_proj")
 ALL_LINEAR = {"all_linear", "all-linear"}
+SHARDED = ("fsdp", "zero3")  # weights, gradients and optimizer state split over the processes
+PARTITIONED = ("fsdp", "zero2", "zero3")  # at least gradients and optimizer state split
+# Kept free on every device: the CUDA context (~0.5 GiB), allocator fragmentation, and what the
+# estimate does not count (communication buffers, kernels' workspaces beyond cuBLAS's).
+MARGIN = 0.10
+
+
+def usable(device_memory: float | None) -> float | None:
+    """What a plan may use of a device's memory: all of it less the margin."""
+    return device_memory * (1 - MARGIN) if device_memory else None
+
 
 # bitsandbytes 4-bit: two values per byte, one absmax per 64-weight block, stored as fp32 (4 B) or, with double
 # quantization, as one byte plus one fp32 second-level constant per 256 blocks (Dettmers et al. 2023, section 3).
@@ -205,9 +216,9 @@ def estimate(
     on_cuda = accelerator == "cuda"
     step = {"adamw": 4 * (trainable if on_cuda else largest), "adafactor": (12 if on_cuda else 8) * largest}
     step = step.get(optimizer, 0)
-    if shard in ("zero2", "zero3", "fsdp"):
+    if shard in PARTITIONED:
         gradients, optimizer_bytes, step = gradients / processes, optimizer_bytes / processes, step / processes
-    if shard in ("zero3", "fsdp"):
+    if shard in SHARDED:
         # Sharded fp32 weights (FSDP's layout, not DeepSpeed's 16-bit ones) plus the layer being computed and the one
         # prefetched, gathered in the compute dtype; the gathered layers replace autocast's copies.
         gathered = 2 * layer_linear_params / layers * c

@@ -1,7 +1,8 @@
 """The resolved plan: every value the emitted scripts use, each default made explicit.
 
 A Plan starts as a draft holding the inputs (the Spec, the resolved files, the
-hardware profile); the planner's passes fill one section each. Serialised, it
+hardware profile); the planner's passes fill one section each (`decide_fit`, the one
+search, also revises the choices the spec left open: see ftspec.planner.fit). Serialised, it
 becomes `plan.json`, with paths relative to the directory it is written to.
 """
 
@@ -11,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from ..diagnostics import Diagnostic
 from ..inputs.hardware import HardwareProfile
@@ -200,7 +201,6 @@ class Plan(Section):
     output: OutputPlan | None = None
     memory: MemoryPlan | None = None
     estimates: EstimatePlan | None = None
-    fits: bool | None = None
     notes: tuple[str, ...] = ()
 
     def with_(self, **changes) -> Plan:
@@ -215,6 +215,12 @@ class Plan(Section):
     @property
     def spec(self) -> Spec:
         return self.inputs.spec
+
+    @computed_field
+    @property
+    def fits(self) -> bool | None:
+        """Whether the estimate fits the target (None when either is unknown); decided by `decide_fit`."""
+        return self.memory.fits if self.memory is not None else None
 
 
 def relative(value: Any, start: Path) -> Any:

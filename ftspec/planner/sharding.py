@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ..diagnostics import Diagnostic
+from .memory import SHARDED
 from .plan import Plan
 
-SHARDED = ("fsdp", "zero3")
 STORAGE = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "auto": "bfloat16"}
 
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from ..figures import plural
 from ..inputs.catalog import CatalogEntry, load_catalog
 from ..inputs.domains import catalog_domains, closest_word, describe, general_purpose
+from ..inputs.hardware import GIB
 from ..inputs.modelinfo import ModelDims
-from ..planner.fit import GIB, MARGIN
-from ..planner.memory import estimate
+from ..planner.memory import estimate, usable
 from .table import render
 
 __all__ = ["TASKS", "Candidate", "Fit", "Hardware", "SuggestError", "candidates", "hardware", "parse_size", "suggest"]
@@ -51,7 +51,7 @@ class Hardware:
 
     @property
     def usable(self) -> float | None:
-        return self.memory * (1 - MARGIN) if self.memory else None
+        return usable(self.memory)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import textwrap
 from typing import TYPE_CHECKING
 
-from ..planner.fit import GIB, MARGIN
+from ..inputs.hardware import GIB
+from ..planner.memory import MARGIN
 
 if TYPE_CHECKING:
     from .candidates import Candidate, Hardware
