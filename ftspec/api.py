@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .diagnostics import Diagnostic, Diagnostics
+from .inputs.facts import inputs_for
 from .inputs.hardware import PROFILES, HardwareProfile, detect, from_block
 from .planner import make_plan
-from .planner.plan import Inputs, Plan
+from .planner.plan import Plan
 from .spec.loader import Loaded, load, project_root, sorted_diagnostics
 
 
@@ -53,31 +54,6 @@ def hardware_for(loaded: Loaded, target: str | None) -> HardwareProfile:
     if target is not None and target not in PROFILES:
         raise ValueError(f"unknown target {target!r}; known: {', '.join(PROFILES)}")
     return from_block(loaded.spec.hardware, target)
-
-
-def inputs_for(loaded: Loaded, hardware: HardwareProfile) -> Inputs:
-    dependency = loaded.dependency
-    return Inputs(
-        spec=loaded.spec,
-        sources=loaded.sources,
-        spec_file=loaded.path,
-        spec_hash=loaded.content_hash,
-        overrides=loaded.overrides,
-        data_train=tuple(loaded.data_train),
-        data_eval=tuple(loaded.data_eval),
-        base_dir=loaded.base_dir,
-        base_package=loaded.base_package,
-        tokenizer_dir=loaded.tokenizer_dir,
-        output_dir=loaded.output_dir,
-        dependency_output=dependency.output_dir if dependency is not None and dependency.spec else None,
-        dependency_name=dependency.spec.name if dependency is not None and dependency.spec else None,
-        project_root=project_root(loaded.path.parent),
-        hardware=hardware,
-        model_dims=loaded.model_dims,
-        dims_source=loaded.dims_source,
-        data_bytes=loaded.data_bytes,
-        data_rows=loaded.data_rows,
-    )
 
 
 def plan_spec(loaded: Loaded, target: str | None = None) -> Plan:

@@ -7,6 +7,7 @@ it may revise the choices earlier passes made where the spec left them open (see
 
 from __future__ import annotations
 
+from ..inputs.facts import Inputs
 from ..inputs.hardware import HardwareProfile
 from .advice import advise
 from .base import decide_base
@@ -18,7 +19,7 @@ from .evaluation import decide_eval
 from .fit import decide_fit
 from .offline import decide_offline
 from .outputs import decide_outputs
-from .plan import Inputs, Plan
+from .plan import Plan
 from .precision import decide_precision
 from .schedule import decide_schedule
 from .sharding import decide_sharded_quantization

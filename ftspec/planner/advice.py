@@ -90,7 +90,7 @@ def _undertrained(plan: Plan) -> Diagnostic | None:
     """FT503: a scratch model far below the compute-optimal ~20 tokens per parameter."""
     if plan.spec.strategy.kind != "scratch" or plan.memory is None or not plan.memory.total_params:
         return None
-    params, tokens = plan.memory.total_params, tokens_seen(plan, plan.estimates.tokens_per_epoch)
+    params, tokens = plan.memory.total_params, tokens_seen(plan, plan.estimates.tokens_per_epoch or None)
     if tokens is None or tokens >= FAR_BELOW * TOKENS_PER_PARAMETER * params:
         return None
     return _warning(

@@ -23,7 +23,7 @@ def training_rows(plan: Plan) -> int | None:
 def tokens_seen(plan: Plan, tokens_per_epoch: int | None) -> int | None:
     """Training tokens over the whole run: tokens per epoch times epochs, or what `max_steps` reads."""
     train = plan.train
-    if not tokens_per_epoch:
+    if tokens_per_epoch is None:
         return None
     if train.max_steps is not None:
         return train.max_steps * train.effective_batch_size * plan.data.max_length

@@ -15,38 +15,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from ..diagnostics import Diagnostic
-from ..inputs.hardware import HardwareProfile
-from ..inputs.modelinfo import ModelDims
+from ..inputs.facts import Inputs
 from ..spec.schema import Spec
-from ..spec.validate import SourceMap
 
 
 class Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True)
-
-
-class Inputs(Section):
-    """What the planner reads: the spec and the facts the loader found on disk."""
-
-    spec: Spec
-    sources: SourceMap
-    spec_file: Path
-    spec_hash: str
-    overrides: tuple[str, ...] = ()
-    data_train: tuple[Path, ...] = ()
-    data_eval: tuple[Path, ...] = ()
-    base_dir: Path | None = None  # a local base model directory
-    base_package: tuple[str, str] | None = None  # (package, directory) of a model shipped in a Python package
-    tokenizer_dir: Path | None = None  # a named tokenizer that is a local directory
-    output_dir: Path  # the run directory
-    dependency_output: Path | None = None  # the run directory of `base.spec`
-    dependency_name: str | None = None
-    project_root: Path
-    hardware: HardwareProfile
-    model_dims: ModelDims | None = None  # the base's dimensions (or the scratch model's), when known
-    dims_source: str | None = None
-    data_bytes: int = 0  # size and rows of the training files, for the token estimate
-    data_rows: int = 0
 
 
 class BasePlan(Section):

@@ -5,15 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..diagnostics import FtspecError
-from ..inputs.catalog import find
+from ..inputs.facts import Inputs, model_dims
 from ..inputs.hardware import from_block
-from ..inputs.modelinfo import ModelDims, dims_from_architecture, scratch_config
 from ..spec.compose import extend
 from ..spec.lower import lower
 from ..spec.parser import parse
 from ..spec.validate import validate
 from . import PASSES, draft, run_passes
-from .plan import Inputs, Plan
+from .plan import Plan
 
 MINIMAL = """name = "demo"
 base { model = "org/model" }
@@ -45,12 +44,7 @@ def inputs_from_text(text: str = "", target: str | None = None) -> Inputs:
     package = tuple(model[len("package:") :].split("/", 1)) if model and model.startswith("package:") else None
     train = () if spec.data.train.startswith("hub:") else (ROOT / "data" / spec.data.train,)
     evals = (ROOT / "data" / spec.data.eval,) if spec.data.eval else ()
-    dims = None
-    if spec.strategy.kind == "scratch":
-        dims = dims_from_architecture(scratch_config(spec.strategy, spec.data.max_length), spec.tokenizer.vocab_size)
-    elif model and find(model):
-        entry = find(model)
-        dims = ModelDims(**entry.architecture.model_dump(), kind=entry.kind)
+    dims, _ = model_dims(spec, base_dir=None)  # scratch: the spec's architecture; a hub id: the catalog's
     return Inputs(
         spec=spec,
         sources=sources,

@@ -2,7 +2,9 @@
 
 This is the only front-end module that touches the file system: it reads specs
 and the files they extend, resolves relative paths against the file that wrote
-them, expands data globs, and loads `base { spec = ... }` dependencies.
+them, expands data globs, and loads `base { spec = ... }` dependencies. What the
+planner needs to know about those files (model dimensions, data size) is found
+by ftspec.inputs.facts.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..diagnostics import Diagnostic, Diagnostics, Span
-from ..inputs.modelinfo import ModelDims, dims_from_architecture, read_config, scratch_config
 from .ast import Document
 from .combinations import check
 from .compose import extend, override
@@ -70,10 +71,6 @@ class Loaded:
     base_dir: Path | None = None
     base_package: tuple[str, str] | None = None  # (package, directory inside it)
     tokenizer_dir: Path | None = None  # a named tokenizer that is a local directory
-    model_dims: ModelDims | None = None  # the base's (or the new model's) dimensions, for the memory plan
-    dims_source: str | None = None  # where they were read
-    data_bytes: int = 0  # size of the training files, for the token estimate
-    data_rows: int = 0  # rows (lines of jsonl/csv, paragraphs of text) in the training files
     dependency: Loaded | None = None
 
     @property
@@ -210,8 +207,6 @@ def load(path: str | Path, overrides: tuple[str, ...] = (), _stack: tuple[Path, 
     _resolve_data(loaded)
     _resolve_base(loaded, (*_stack, path))
     _resolve_tokenizer(loaded)
-    loaded.model_dims, loaded.dims_source = model_dims(loaded)
-    loaded.data_bytes, loaded.data_rows = data_size(loaded.data_train, loaded.spec.data.format)
     return loaded
 
 
@@ -361,56 +356,3 @@ def _resolve_base(loaded: Loaded, stack: tuple[Path, ...]) -> None:
 def sorted_diagnostics(diags: Diagnostics) -> list[Diagnostic]:
     """Diagnostics in source order: by file, line and column; unlocated ones first."""
     return sorted(diags, key=lambda d: (d.span is not None, d.span or Span("", 0, 0, 0, 0)))
-
-
-def model_dims(loaded: Loaded) -> tuple[ModelDims | None, str | None]:
-    """The dimensions the memory plan needs, and where they came from; never from the network."""
-    spec = loaded.spec
-    if spec is None:
-        return None, None
-    if spec.strategy.kind == "scratch":
-        config = scratch_config(spec.strategy, spec.data.max_length)
-        vocab = spec.tokenizer.vocab_size if spec.tokenizer.train else 32_000
-        return dims_from_architecture(config, vocab), "the spec's architecture"
-    if loaded.base_dir is not None:
-        return read_config(loaded.base_dir), "the base's config.json"
-    dependency = loaded.dependency
-    if dependency is not None and dependency.spec is not None:
-        # What the base spec will build, whether or not it is built yet: the plan stays the same either way.
-        dims, _ = model_dims(dependency)
-        return dims, f"the model spec {dependency.spec.name} builds"
-    base = spec.base
-    if base is None or base.model is None:
-        return None, None
-    dims = read_config(base.model, base.revision)
-    if dims is not None:
-        return dims, "config.json in the local hub cache"
-    from ..inputs.catalog import find  # the catalog's TOML is read only when the hub cache has nothing
-
-    entry = find(base.model)
-    if entry is not None:
-        return ModelDims(**entry.architecture.model_dump(), kind=entry.kind), "the ftspec catalog"
-    return None, None
-
-
-def data_size(paths: list[Path], fmt: str) -> tuple[int, int]:
-    """Bytes and rows of the training files, counted without parsing them (newlines, or blank lines for text)."""
-    size = rows = 0
-    for path in paths:
-        try:
-            with path.open("rb") as file:
-                previous = b""
-                while chunk := file.read(1 << 20):
-                    size += len(chunk)
-                    if path.suffix.lower() in (".txt", ".text", ".md"):
-                        rows += (previous[-1:] + chunk).count(b"\n\n")
-                    elif path.suffix.lower() in (".jsonl", ".csv"):
-                        rows += chunk.count(b"\n")
-                    previous = chunk
-        except OSError:
-            continue
-        if path.suffix.lower() in (".txt", ".text", ".md"):
-            rows += 1  # paragraphs are one more than the blank lines between them
-        elif path.suffix.lower() == ".csv":
-            rows -= 1  # the header
-    return size, max(rows, 0)

@@ -80,9 +80,7 @@ def wait_for_checkpoint(process: subprocess.Popen, checkpoint: Path, seconds: fl
 def test_an_unchanged_spec_is_not_trained_again_and_a_changed_one_is(project):
     spec = write_spec(project, "cached")
     assert "training cached" in ftspec_run(project, spec.name).stdout
-    started = time.perf_counter()
-    again = ftspec_run(project, spec.name)
-    assert time.perf_counter() - started < 2.0
+    again = ftspec_run(project, spec.name)  # how fast that is, is bench/startup.py's business
     assert "cached is up to date" in again.stdout and "training" not in again.stdout
     with (project / "text.jsonl").open("a") as data:  # touching the data retrains
         data.write(json.dumps({"text": "One more row about bowling a yorker at the stumps."}) + "\n")
