@@ -8,6 +8,7 @@ cheapest strategy that fits. The spec is written in `ftspec fmt`'s layout with a
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -77,6 +78,13 @@ def _is_chat(value) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(m, dict) and "role" in m for m in value)
 
 
+def _looks_chat(value) -> bool:
+    try:
+        return isinstance(value, str) and _is_chat(json.loads(value))
+    except ValueError:
+        return False
+
+
 def _length(rows: list[Row], columns: list[str]) -> int:
     """A power of two that holds ~95% of the first rows at ~4 characters a token; 64 to 2048."""
     sizes = sorted(sum(len(str(row.values.get(c, ""))) for c in columns) // 4 + 8 for row in rows)
@@ -89,6 +97,10 @@ def _detect_columns(rows: list[Row]) -> Detected:
     chat = next((c for c in columns if all(_is_chat(r.values.get(c)) for r in rows)), None)
     if chat is not None:
         return Detected("chat", {"messages": chat}, max_length=_length(rows, [chat]))
+    if rows[0].kind == "csv" and any(_looks_chat(rows[0].values.get(c)) for c in columns):
+        raise StarterError(
+            "chat data must be JSON (jsonl or json): a CSV cell is text, not a list of role/content messages"
+        )
     prompt, response = _named(columns, PROMPTS), _named(columns, RESPONSES)
     if prompt and response and prompt != response:
         return Detected("instruction", {"prompt": prompt, "response": response}, max_length=_length(rows, [prompt, response]))
