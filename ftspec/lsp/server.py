@@ -63,7 +63,10 @@ class SpecServer(LanguageServer):
                 continue  # an open file publishes its own check
             text = self.text_of(target, result.sources, file)
             found = [self.client_diagnostic(target, d, text) for d in found]
-            self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=target, diagnostics=found))
+            version = self.workspace.get_text_document(target).version if target == uri else None
+            self.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(uri=target, diagnostics=found, version=version)
+            )
             sent.add(target)
         for stale in self.published.get(uri, set()) - sent - open_uris:
             self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=stale, diagnostics=[]))
