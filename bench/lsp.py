@@ -89,7 +89,9 @@ async def edits(path: Path, count: int, pause: float) -> list[float]:
     client.initialized(types.InitializedParams())
     uri = from_fs_path(str(path))
     text = spec_text()
-    client.text_document_did_open(types.DidOpenTextDocumentParams(types.TextDocumentItem(uri=uri, language_id="ftspec", version=1, text=text)))
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(types.TextDocumentItem(uri=uri, language_id="ftspec", version=1, text=text))
+    )
     while 1 not in arrived:
         await asyncio.sleep(0.005)
     line = text.split("\n").index("  learning_rate = 2e-4")
@@ -142,12 +144,18 @@ def main() -> None:
         cold = cold_check(path, args.runs)
     median = statistics.median(latencies)
     p90 = sorted(latencies)[int(len(latencies) * 0.9) - 1]
-    print(f"diagnostics after an edit (100 lines, {len(latencies)} edits): median {median * 1000:6.1f} ms   "
-          f"p90 {p90 * 1000:6.1f}   max {max(latencies) * 1000:6.1f}   (target: median < 50 ms)")
-    print(f"ftspec check from a cold process:            median {statistics.median(cold) * 1000:6.1f} ms   "
-          f"min {min(cold) * 1000:6.1f}   max {max(cold) * 1000:6.1f}")
-    print(f"the server answers {statistics.median(cold) / median:.1f}x sooner than a cold `ftspec check`; "
-          f"median {'within' if median < 0.05 else 'OVER'} the 50 ms target")
+    print(
+        f"diagnostics after an edit (100 lines, {len(latencies)} edits): median {median * 1000:6.1f} ms   "
+        f"p90 {p90 * 1000:6.1f}   max {max(latencies) * 1000:6.1f}   (target: median < 50 ms)"
+    )
+    print(
+        f"ftspec check from a cold process:            median {statistics.median(cold) * 1000:6.1f} ms   "
+        f"min {min(cold) * 1000:6.1f}   max {max(cold) * 1000:6.1f}"
+    )
+    print(
+        f"the server answers {statistics.median(cold) / median:.1f}x sooner than a cold `ftspec check`; "
+        f"median {'within' if median < 0.05 else 'OVER'} the 50 ms target"
+    )
 
 
 if __name__ == "__main__":

@@ -65,8 +65,9 @@ FIGURES: dict[tuple[str, str], Any] = {
     ),
     ("train", "precision"): lambda plan: f"precision {plan.hardware.precision} on `{plan.hardware.target}`",
     ("train", "gradient_checkpointing"): lambda plan: f"gradient checkpointing {plan.train.gradient_checkpointing}",
-    ("hardware", "distributed"): lambda plan: f"distributed {plan.hardware.distributed} over"
-    f" {plan.hardware.processes * plan.hardware.nodes} process(es)",
+    ("hardware", "distributed"): lambda plan: (
+        f"distributed {plan.hardware.distributed} over {plan.hardware.processes * plan.hardware.nodes} process(es)"
+    ),
     ("hardware", "gpus"): lambda plan: f"{plan.hardware.devices_per_node} device(s) per machine",
     ("data", "packing"): lambda plan: f"packing {str(plan.data.packing).lower()}",
     ("data", "eval_split"): lambda plan: f"eval split {plan.data.eval_split}",

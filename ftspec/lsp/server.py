@@ -152,9 +152,7 @@ def did_close(ls: SpecServer, params: types.DidCloseTextDocumentParams) -> None:
     ls.data_faults.pop(uri, None)
 
 
-@server.feature(
-    types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=["=", '"', "/", " ", "["])
-)
+@server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=["=", '"', "/", " ", "["]))
 def completion(ls: SpecServer, params: types.CompletionParams) -> types.CompletionList:
     text, line, character, path = ls.position(params.text_document.uri, params.position)
     items = complete.completions(text, line, character, path)

@@ -103,7 +103,9 @@ def _detect_columns(rows: list[Row]) -> Detected:
         )
     prompt, response = _named(columns, PROMPTS), _named(columns, RESPONSES)
     if prompt and response and prompt != response:
-        return Detected("instruction", {"prompt": prompt, "response": response}, max_length=_length(rows, [prompt, response]))
+        return Detected(
+            "instruction", {"prompt": prompt, "response": response}, max_length=_length(rows, [prompt, response])
+        )
     label = _named(columns, LABELS)
     strings = [c for c in columns if c != label and all(isinstance(r.values.get(c), str) for r in rows)]
     text = _named(strings, TEXTS) or max(strings, key=lambda c: sum(len(r.values[c]) for r in rows), default=None)

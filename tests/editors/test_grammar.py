@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 
 HARNESS = ROOT / "editors" / "vscode" / "test"
@@ -25,7 +24,9 @@ def tokenize():
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("node and npm are needed to run VS Code's TextMate engine")
     if not (HARNESS / "node_modules" / "vscode-textmate").is_dir():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HARNESS, check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=HARNESS, check=True, capture_output=True, timeout=300
+        )
 
     def run(*files: Path) -> dict:
         done = subprocess.run(

@@ -27,13 +27,13 @@ def _end(text: str, needle: str) -> tuple[int, int]:
 
 
 def test_cursor_knows_block_key_and_list_across_lines():
-    text = 'strategy lora {\n  targets = [q_proj,\n    v_'
+    text = "strategy lora {\n  targets = [q_proj,\n    v_"
     at = cursor_at(text, 2, 6)
     assert (at.block, at.label, at.key, at.in_value, at.prefix) == ("strategy", "lora", "targets", True, "v_")
-    closed = cursor_at('train {\n  seed = 1\n}\n', 3, 0)
+    closed = cursor_at("train {\n  seed = 1\n}\n", 3, 0)
     assert (closed.block, closed.in_value) == ("", False)
     assert cursor_at('name = "x"  # a com', 0, 19).in_comment
-    assert word_at('  scheduler = cosine  # c', 0, 16).text == "cosine"
+    assert word_at("  scheduler = cosine  # c", 0, 16).text == "cosine"
 
 
 def test_top_level_offers_settings_blocks_and_strategy_kinds():

@@ -175,6 +175,8 @@ async def test_definition_opens_base_spec(client: LanguageClient):
     uri = _open(client, path, text)
     line = next(i for i, item in enumerate(text.split("\n")) if "tiny-base.ft" in item)
     found = await client.text_document_definition_async(
-        types.DefinitionParams(types.TextDocumentIdentifier(uri), types.Position(line, text.split("\n")[line].index('"') + 2))
+        types.DefinitionParams(
+            types.TextDocumentIdentifier(uri), types.Position(line, text.split("\n")[line].index('"') + 2)
+        )
     )
     assert [item.uri for item in found] == [from_fs_path(str(ROOT / "specs" / "tiny-base.ft"))]

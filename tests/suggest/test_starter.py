@@ -8,12 +8,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import ftspec_command
 
 from ftspec import api
 from ftspec.spec.fmt import format_source
 from ftspec.suggest.starter import StarterError, detect, starter
-
-from conftest import ftspec_command
 
 ROWS = 160  # enough examples that no FT504 warns about a tiny training set
 WORDS = "the bowler runs in and delivers a fast ball that swings late towards the batter".split()
@@ -109,6 +108,8 @@ def test_unknown_columns_are_a_usage_error(tmp_path: Path):
     data.write_text('{"a": 1, "b": 2}\n', encoding="utf-8")
     with pytest.raises(StarterError, match="cannot tell the format"):
         detect(data)
-    done = subprocess.run(ftspec_command("new", str(data), "-o", str(tmp_path / "x.ft")), capture_output=True, text=True)
+    done = subprocess.run(
+        ftspec_command("new", str(data), "-o", str(tmp_path / "x.ft")), capture_output=True, text=True
+    )
     assert done.returncode == 2 and "cannot tell the format" in done.stderr
     assert not (tmp_path / "x.ft").exists()
