@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from itertools import islice
 from pathlib import Path
 
 from lsprotocol import types
@@ -61,7 +62,7 @@ class SpecServer(LanguageServer):
             target = uri if file == own else from_fs_path(str(file))
             if target is None or (target != uri and target in open_uris):
                 continue  # an open file publishes its own check
-            text = self.text_of(target, result.sources, file)
+            text = self.text_of(target, result.sources, file, max(d.range.end.line for d in found) if found else 0)
             found = [self.client_diagnostic(target, d, text) for d in found]
             version = self.workspace.get_text_document(target).version if target == uri else None
             self.text_document_publish_diagnostics(
@@ -72,13 +73,18 @@ class SpecServer(LanguageServer):
             self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=stale, diagnostics=[]))
         self.published[uri] = sent - {uri}
 
-    def text_of(self, uri: str, sources: dict[str, str], file: Path) -> list[str]:
+    def text_of(self, uri: str, sources: dict[str, str], file: Path, last_line: int) -> list[str]:
+        """The lines of a file diagnostics point into: the editor's, the check's, else the disk's, to ``last_line``."""
         if uri in self.workspace.text_documents:
             return list(self.workspace.get_text_document(uri).lines)
         for text in (sources.get(str(file)), *(t for name, t in sources.items() if resolved(Path(name)) == file)):
             if text is not None:
                 return text.splitlines(keepends=True)
-        return []
+        try:  # a data file: only as far as the diagnostics reach, since it may be large
+            with file.open(encoding="utf-8", errors="replace", newline="\n") as lines:
+                return list(islice(lines, last_line + 1))
+        except OSError:
+            return []
 
     def client_diagnostic(self, uri: str, diagnostic: types.Diagnostic, lines: list[str]) -> types.Diagnostic:
         diagnostic.range = self.client_range(diagnostic.range, lines)

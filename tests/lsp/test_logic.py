@@ -120,3 +120,17 @@ def test_quick_fix_only_for_a_named_replacement():
     elsewhere = diagnose.to_lsp(next(d for d in moved if d.code == "FT102"))
     assert "it belongs in the `data` block" in elsewhere.message
     assert diagnose.quick_fixes("file:///x.ft", [elsewhere]) == []
+
+
+def test_the_compiler_does_not_import_the_server(tmp_path: Path):
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\nfrom ftspec.cli.main import main\n"
+        "main(['check', 'specs/cricket-coach.ft'])\nmain(['fmt', '--check', 'specs/tiny-base.ft'])\n"
+        f"main(['new', 'data/cricket/coaching.jsonl', '-o', {str(tmp_path / 'n.ft')!r}])\n"
+        "print(sorted(m for m in ('pygls', 'lsprotocol', 'ftspec.lsp', 'torch') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"

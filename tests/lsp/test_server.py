@@ -180,3 +180,28 @@ async def test_definition_opens_base_spec(client: LanguageClient):
         )
     )
     assert [item.uri for item in found] == [from_fs_path(str(ROOT / "specs" / "tiny-base.ft"))]
+
+
+@pytest.mark.asyncio
+async def test_data_rows_are_read_on_save_not_on_open(client: LanguageClient, tmp_path: Path):
+    data = tmp_path / "qa.jsonl"
+    rows = [f'{{"question": "q{i}?", "answer": "a{i}."}}' for i in range(150)]
+    rows[7] = '{"question": "q7?"}'  # no `answer`: FT607 (empty text) once the rows are read
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    spec = tmp_path / "qa.ft"
+    text = (
+        'name = "qa"\nbase {\n  model = "Qwen/Qwen2.5-0.5B"\n}\n'
+        'data {\n  train = "qa.jsonl"\n  format = instruction\n  prompt = "question"\n  response = "answer"\n}\n'
+        "strategy lora { }\n"
+    )
+    spec.write_text(text, encoding="utf-8")
+    uri = _open(client, spec, text)
+    assert [d.code for d in await _diagnostics(client, uri)] == []
+    data_uri = from_fs_path(str(data))
+    assert data_uri not in client.diagnostics
+    client.text_document_did_save(types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(uri)))
+    found = await _diagnostics(client, data_uri)
+    expected = api.check_data(api.check(spec).plan).diagnostics
+    assert [d.code for d in expected] == ["FT607"]
+    assert sorted(map(_shape, found)) == sorted(map(_shape, map(to_lsp, expected)))
+    assert found[0].range.start.line == 7
