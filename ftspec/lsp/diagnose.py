@@ -28,6 +28,16 @@ def check_buffer(path: Path, buffers: Mapping[Path, str], target: str | None = N
     return api.check(path, (), target, buffers=buffers)
 
 
+def read_by(result: api.Result) -> set[Path]:
+    """Every spec file a check read: the spec, the files it extends, its base spec and theirs."""
+    found: set[Path] = set()
+    loaded = result.loaded
+    while loaded is not None:
+        found.update(loaded.files.values())
+        loaded = loaded.dependency
+    return found
+
+
 def data_diagnostics(result: api.Result) -> list[Diagnostic]:
     """`check --data`'s faults in the data files: only on save, since it reads every row."""
     if not result.ok or result.plan is None:

@@ -63,7 +63,8 @@ class SpecServer(LanguageServer):
             if target is None or (target != uri and target in open_uris):
                 continue  # an open file publishes its own check
             text = self.text_of(target, result.sources, file, max(d.range.end.line for d in found) if found else 0)
-            found = [self.client_diagnostic(target, d, text) for d in found]
+            for diagnostic in found:
+                diagnostic.range = self.client_range(diagnostic.range, text)
             version = self.workspace.get_text_document(target).version if target == uri else None
             self.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(uri=target, diagnostics=found, version=version)
@@ -85,10 +86,6 @@ class SpecServer(LanguageServer):
                 return list(islice(lines, last_line + 1))
         except OSError:
             return []
-
-    def client_diagnostic(self, uri: str, diagnostic: types.Diagnostic, lines: list[str]) -> types.Diagnostic:
-        diagnostic.range = self.client_range(diagnostic.range, lines)
-        return diagnostic
 
     def client_range(self, range_: types.Range, lines: list[str]) -> types.Range:
         """A range in characters, clamped to the text, in the client's units."""
@@ -117,6 +114,14 @@ class SpecServer(LanguageServer):
         if uri in self.workspace.text_documents:
             self.check_now(uri)
 
+    def dependents(self, uri: str) -> list[str]:
+        """Open specs whose last check read this document (through `extends` or `base.spec`)."""
+        path = to_fs_path(uri)
+        if path is None:
+            return []
+        own = resolved(Path(path))
+        return [other for other, result in self.results.items() if other != uri and own in diagnose.read_by(result)]
+
     def position(self, uri: str, position: types.Position) -> tuple[str, int, int, Path]:
         """The document's text, the position in characters, and the document's path."""
         document = self.workspace.get_text_document(uri)
@@ -141,7 +146,8 @@ def did_open(ls: SpecServer, params: types.DidOpenTextDocumentParams) -> None:
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: SpecServer, params: types.DidChangeTextDocumentParams) -> None:
-    ls.schedule(params.text_document.uri)
+    for uri in (params.text_document.uri, *ls.dependents(params.text_document.uri)):
+        ls.schedule(uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_SAVE)

@@ -205,3 +205,31 @@ async def test_data_rows_are_read_on_save_not_on_open(client: LanguageClient, tm
     assert [d.code for d in expected] == ["FT607"]
     assert sorted(map(_shape, found)) == sorted(map(_shape, map(to_lsp, expected)))
     assert found[0].range.start.line == 7
+
+
+@pytest.mark.asyncio
+async def test_editing_an_extended_file_checks_the_specs_that_extend_it(client: LanguageClient, tmp_path: Path):
+    parent, child = tmp_path / "parent.ft", tmp_path / "child.ft"
+    parent_text = 'name = "p"\nbase {\n  model = "Qwen/Qwen2.5-0.5B"\n}\ndata {\n  train = "x.txt"\n}\n'
+    child_text = 'extends = "parent.ft"\nstrategy lora { }\n'
+    (tmp_path / "x.txt").write_text("some text\n\nmore text\n", encoding="utf-8")
+    parent.write_text(parent_text, encoding="utf-8")
+    child_uri = _open(client, child, child_text)
+    assert [d.code for d in await _diagnostics(client, child_uri)] == []
+    parent_uri = from_fs_path(str(parent))
+    # Before the parent is open, the child's check publishes what it found in the parent (FT504, a tiny data set).
+    assert [d.code for d in client.diagnostics[parent_uri]] == ["FT504"]
+    client.diagnostics.pop(parent_uri)
+    _open(client, parent, parent_text)
+    assert "FT108" in [d.code for d in await _diagnostics(client, parent_uri)]  # no strategy of its own
+    client.diagnostics.pop(child_uri)
+    unsaved = parent_text.replace('"x.txt"', '"missing.txt"')
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(uri=parent_uri, version=2),
+            [types.TextDocumentContentChangeWholeDocument(text=unsaved)],
+        )
+    )
+    await _diagnostics(client, child_uri)  # the child is checked again, against the parent's unsaved text
+    expected = api.check(child, buffers={child.resolve(): child_text, parent.resolve(): unsaved}).diagnostics
+    assert [d.code for d in expected] == ["FT302"] and expected[0].span.path.endswith("parent.ft")
