@@ -19,7 +19,7 @@ from .inputs.facts import inputs_for
 from .inputs.hardware import PROFILES, HardwareProfile, detect, from_block
 from .planner import make_plan
 from .planner.plan import Plan
-from .spec.loader import Loaded, load, project_root, sorted_diagnostics
+from .spec.loader import Buffers, Loaded, load, project_root, sorted_diagnostics
 
 
 @dataclass
@@ -60,9 +60,14 @@ def plan_spec(loaded: Loaded, target: str | None = None) -> Plan:
     return make_plan(inputs_for(loaded, hardware_for(loaded, target)))
 
 
-def check(path: str | Path, overrides: tuple[str, ...] = (), target: str | None = None) -> Result:
-    """Front end and planner: every error a compile would meet, without writing anything."""
-    loaded = load(path, overrides)
+def check(
+    path: str | Path, overrides: tuple[str, ...] = (), target: str | None = None, buffers: Buffers = None
+) -> Result:
+    """Front end and planner: every error a compile would meet, without writing anything.
+
+    ``buffers`` (resolved path to text) stand in for files on disk: an editor checks its unsaved buffers.
+    """
+    loaded = load(path, overrides, buffers=buffers)
     result = Result(loaded)
     if loaded.ok:
         result.plan = plan_spec(loaded, target)

@@ -159,6 +159,44 @@ def cmd_eval(args) -> int:
     return evaluate(Path(args.spec), tuple(args.set), target=args.target)
 
 
+def cmd_new(args) -> int:
+    from ..suggest.candidates import SuggestError
+    from ..suggest.starter import StarterError, starter, write_spec
+
+    data = Path(args.data)
+    out = Path(args.output) if args.output else Path(f"{data.stem}.ft")
+    if out.exists() and not args.force:
+        print(f"ftspec new: `{out}` exists; choose another with -o, or --force to replace it", file=sys.stderr)
+        return 2
+    try:
+        text, found, base, strategy = starter(data, out, args.domain, args.target, args.gpu_memory, args.name)
+    except (StarterError, SuggestError) as err:
+        print(f"ftspec new: {err}", file=sys.stderr)
+        return 2
+    try:
+        write_spec(out, text)
+    except OSError as err:
+        print(f"ftspec new: cannot write `{out}`: {err.strerror or err}", file=sys.stderr)
+        return 1
+    columns = ", ".join(f"{key} `{column}`" for key, column in found.columns.items())
+    print(f"wrote {out}: {found.format} data" + (f" ({columns})" if columns else "") + f", {base}, strategy {strategy}")
+    result = api.check(out)
+    print_diagnostics(result)
+    if not result.diagnostics:
+        print(f"{out}: ok")
+    return 0 if result.ok else 1
+
+
+def cmd_lsp(args) -> int:
+    try:
+        from ..lsp.server import serve
+    except ImportError as err:
+        print(f"ftspec lsp needs the `lsp` extra ({err.name} is missing): pip install 'ftspec[lsp]'", file=sys.stderr)
+        return 2
+    serve()
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="ftspec", description="Compile fine-tuning specs (.ft) into training scripts.")
     top.add_argument("--version", action="version", version="ftspec 0.1.0")
@@ -251,6 +289,27 @@ def parser() -> argparse.ArgumentParser:
     common(evaluation)
     target(evaluation, default="detect")
     evaluation.set_defaults(func=cmd_eval)
+
+    new = commands.add_parser(
+        "new",
+        help="write a starter spec for a data file: format, columns and a base chosen for you",
+        description="Write a starter spec for a data file: the format and columns detected from its first rows, "
+        "a base chosen from the catalog for the domain and the hardware (as `ftspec suggest` lists them), in the "
+        "canonical layout with a comment on each setting; then check it. Exit codes: 0 written and clean; 1 "
+        "written with errors, or not writable; 2 for usage errors, an unreadable data file included.",
+    )
+    new.add_argument("data", metavar="DATA", help="a data file (jsonl, json, csv, parquet, txt)")
+    new.add_argument("-o", "--output", metavar="SPEC", help="the spec to write (default: DATA's name, .ft, here)")
+    new.add_argument("--domain", default="general", metavar="D", help="e.g. healthcare, finance, legal, code")
+    new.add_argument("--name", metavar="NAME", help="the model's name (default: from DATA's file name)")
+    hw = new.add_mutually_exclusive_group()
+    target(hw)
+    hw.add_argument("--gpu-memory", metavar="SIZE", help="memory of one GPU, as in specs: 24GiB, 80GB")
+    new.add_argument("--force", action="store_true", help="replace SPEC if it exists")
+    new.set_defaults(func=cmd_new)
+
+    lsp = commands.add_parser("lsp", help="the language server for editors, on standard input and output")
+    lsp.set_defaults(func=cmd_lsp)
     return top
 
 

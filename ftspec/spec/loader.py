@@ -13,6 +13,7 @@ import glob
 import hashlib
 import importlib.util
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from .schema import PEFT_KINDS, Spec
 from .validate import SourceMap, validate
 
 PROJECT_MARKERS = (".git", "pyproject.toml", "ftspec.toml")
+Buffers = Mapping[Path, str] | None  # texts that stand in for files on disk, by resolved path
 
 
 def display_path(path: Path) -> str:
@@ -131,10 +133,16 @@ def _read(path: Path, diags: Diagnostics, span: Span | None = None, what: str = 
 
 
 def _document(
-    path: Path, texts: dict, files: dict, diags: Diagnostics, stack: tuple[Path, ...], span: Span | None = None
+    path: Path,
+    texts: dict,
+    files: dict,
+    diags: Diagnostics,
+    stack: tuple[Path, ...],
+    span: Span | None = None,
+    buffers: Buffers = None,
 ) -> Document | None:
     """Parse ``path`` and everything it extends into one composed Document."""
-    text = _read(path, diags, span)
+    text = buffers[path] if buffers and path in buffers else _read(path, diags, span)
     if text is None:
         return None
     shown = display_path(path)
@@ -158,7 +166,7 @@ def _document(
             "remove one of the `extends` settings",
         )
         return None
-    parent = _document(parent_path, texts, files, diags, (*stack, path), parent_setting.value.span)
+    parent = _document(parent_path, texts, files, diags, (*stack, path), parent_setting.value.span, buffers)
     return extend(doc, parent) if parent is not None else None
 
 
@@ -187,13 +195,19 @@ def _apply_overrides(doc: Document, overrides: tuple[str, ...], texts: dict, dia
     return doc
 
 
-def load(path: str | Path, overrides: tuple[str, ...] = (), _stack: tuple[Path, ...] = ()) -> Loaded:
-    """Run the front end on one spec file, its parents and its base spec."""
+def load(
+    path: str | Path, overrides: tuple[str, ...] = (), _stack: tuple[Path, ...] = (), buffers: Buffers = None
+) -> Loaded:
+    """Run the front end on one spec file, its parents and its base spec.
+
+    ``buffers`` maps resolved paths to texts read in place of those files (an editor's unsaved buffers);
+    relative paths still resolve against each file's directory.
+    """
     path = resolved(Path(path))
     diags = Diagnostics()
     texts: dict[str, str] = {}
     files: dict[str, Path] = {}
-    doc = _document(path, texts, files, diags, ())
+    doc = _document(path, texts, files, diags, (), buffers=buffers)
     if doc is not None and overrides:
         doc = _apply_overrides(doc, tuple(overrides), texts, diags)
     if doc is None or diags.has_errors:
@@ -205,7 +219,7 @@ def load(path: str | Path, overrides: tuple[str, ...] = (), _stack: tuple[Path, 
         return loaded
     diags.extend(check(spec, sources))
     _resolve_data(loaded)
-    _resolve_base(loaded, (*_stack, path))
+    _resolve_base(loaded, (*_stack, path), buffers)
     _resolve_tokenizer(loaded)
     return loaded
 
@@ -299,7 +313,7 @@ def _resolve_tokenizer(loaded: Loaded) -> None:
         )
 
 
-def _resolve_base(loaded: Loaded, stack: tuple[Path, ...]) -> None:
+def _resolve_base(loaded: Loaded, stack: tuple[Path, ...], buffers: Buffers = None) -> None:
     base = loaded.spec.base
     if base is None:
         return
@@ -336,7 +350,7 @@ def _resolve_base(loaded: Loaded, stack: tuple[Path, ...]) -> None:
             "FT303", f"base spec `{base.spec}` does not exist", span, f"looked for `{display_path(dep_path)}`"
         )
         return
-    dependency = load(dep_path, (), stack)
+    dependency = load(dep_path, (), stack, buffers)
     loaded.dependency = dependency
     loaded.texts.update(dependency.texts)
     if not dependency.ok:

@@ -78,14 +78,22 @@ def _type(field) -> str:
     return text + (", " + " and ".join(bounds) if bounds else "")
 
 
+HEADER = ["| setting | type | default | meaning |", "|---|---|---|---|"]
+
+
+def row(owner: str, name: str, field) -> str:
+    """One setting's row: ``owner`` is the block, the strategy kind, or "" at the top level."""
+    meaning = (field.description or "").replace("|", "\\|")
+    return f"| `{name}` | {_type(field)} | {_default(owner, name, field)} | {meaning} |"
+
+
+def default_of(owner: str, name: str, field) -> str:
+    """The default as the reference prints it (`8`, **required**, or how the planner decides it)."""
+    return _default(owner, name, field)
+
+
 def table(owner: str, model) -> list[str]:
-    lines = ["| setting | type | default | meaning |", "|---|---|---|---|"]
-    for name, field in model.model_fields.items():
-        if name == "kind":
-            continue
-        meaning = (field.description or "").replace("|", "\\|")
-        lines.append(f"| `{name}` | {_type(field)} | {_default(owner, name, field)} | {meaning} |")
-    return lines
+    return [*HEADER, *(row(owner, name, field) for name, field in model.model_fields.items() if name != "kind")]
 
 
 def reference() -> str:
