@@ -13,6 +13,7 @@ from .distribution import decide_distribution
 from .estimates import decide_estimates
 from .evaluation import decide_eval
 from .fit import decide_fit
+from .launcher import decide_launcher
 from .outputs import decide_outputs
 from .plan import Inputs, Plan
 from .precision import decide_precision
@@ -27,6 +28,7 @@ PASSES = (
     decide_data,
     decide_strategy,
     decide_distribution,
+    decide_launcher,
     decide_precision,
     decide_batch,
     decide_schedule,
