@@ -6,6 +6,9 @@
 # worker is lost; train.py then resumes from the last complete checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")"
+# A fresh store for every round of the rendezvous: the shared one keeps the addresses of the
+# workers that were lost, and the restarted group would try to reach them.
+export TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1
 exec accelerate launch --config_file accelerate_config.yaml \
   --machine_rank "${MACHINE_RANK:?set by the launcher}" \
   --main_process_ip "${MAIN_PROCESS_IP:?set by the launcher}" \
