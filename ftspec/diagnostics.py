@@ -129,6 +129,7 @@ CODES: dict[str, str] = {
     "FT210": "architecture dimensions that do not agree",
     "FT211": "metric that does not apply to the task",
     "FT212": "prompt template that is neither a name nor a template",
+    "FT220": "container setting (`image`, `volume`) for a launcher that starts no container",
     # Files and dependencies
     "FT301": "spec file not found or unreadable",
     "FT302": "data file not found",
@@ -142,6 +143,8 @@ CODES: dict[str, str] = {
     "FT403": "plan that does not fit in the memory of the target devices",
     "FT404": "quantized base that cannot be sharded",
     "FT405": "plan whose memory cannot be checked: the base's size is unknown (warning)",
+    "FT406": "SkyPilot launcher without a GPU model to ask for",
+    "FT407": "elastic restarts with no checkpoint before the end: a restart starts over (warning)",
     # Advice (warnings)
     "FT501": "learning rate far from what the strategy usually needs",
     "FT502": "general base where the catalog has one of similar size for the spec's domain",

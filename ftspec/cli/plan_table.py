@@ -62,9 +62,12 @@ def _training(plan: dict) -> str:
 def _hardware(plan: dict) -> str:
     hw = plan["hardware"]
     memory = f", {hw['device_memory_gib']:g} GiB each" if hw["device_memory_gib"] else ""
+    launcher = plan["launcher"]
+    started = f"; launcher {launcher['kind']}" if launcher["kind"] != "none" else ""
+    elastic = f", {plural(launcher['max_restarts'], 'restart')} (elastic)" if launcher["elastic"] else ""
     return (
         f"{hw['target']}: {plural(hw['nodes'], 'node')} x {plural(hw['devices_per_node'], 'device')}{memory}; "
-        f"precision {hw['precision']}; distributed {hw['distributed']}"
+        f"precision {hw['precision']}; distributed {hw['distributed']}{started}{elastic}"
     )
 
 

@@ -63,6 +63,8 @@ CONSEQUENCES: tuple[tuple[str, Callable[[Plan], Any], Callable[[Any], str], str,
     ("fits in memory", lambda p: p.fits, lambda v: "yes" if v else "no", "", False),
     ("precision", lambda p: p.hardware.precision, str, "", False),
     ("distribution", lambda p: p.hardware.distributed, str, "", False),
+    ("launcher files", lambda p: p.launcher.files if p.launcher else None, lambda v: ", ".join(v) or "none", "", False),
+    ("elastic restarts", lambda p: p.launcher.max_restarts if p.launcher else None, str, "", False),
     ("training duration", lambda p: p.estimates.duration_hours, duration, "", False),
     ("GPU-hours", lambda p: cost(p)["gpu_hours"], lambda v: f"~{v:.3g}", "", False),
     # A reviewer must see when a change lets the base's repository run its own Python code.

@@ -17,6 +17,7 @@ from .distribution import decide_distribution
 from .estimates import decide_estimates
 from .evaluation import decide_eval
 from .fit import decide_fit
+from .launcher import decide_launcher
 from .offline import decide_offline
 from .outputs import decide_outputs
 from .plan import Plan
@@ -32,6 +33,7 @@ PASSES = (
     decide_data,
     decide_strategy,
     decide_distribution,
+    decide_launcher,
     decide_precision,
     decide_batch,
     decide_schedule,

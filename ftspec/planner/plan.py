@@ -109,6 +109,21 @@ class HardwarePlan(Section):
     distributed: str
 
 
+class LauncherPlan(Section):
+    """What starts the processes on each machine, and what that needs to know."""
+
+    kind: Literal["none", "slurm", "kubernetes", "skypilot"]
+    files: tuple[str, ...] = Field(description="the launcher's files beside launch.sh")
+    elastic: bool = Field(description="torchrun's c10d rendezvous, so that a lost worker restarts the group")
+    max_restarts: int
+    port: int = Field(description="rendezvous port on the first machine")
+    image: str = Field(description="container image, or the `${IMAGE}` placeholder")
+    volume: str = Field(description="volume holding the project and its runs, or the `${VOLUME}` placeholder")
+    mount: str = Field(description="where the volume is mounted in the containers")
+    accelerator: str | None = Field(description="SkyPilot's name for the GPU, with its count per machine")
+    gpus_per_node: int = Field(description="GPUs a machine asks for (0 on a CPU target)")
+
+
 class EvalPlan(Section):
     metrics: tuple[str, ...]
     compare_base: bool
@@ -171,6 +186,7 @@ class Plan(Section):
     strategy: StrategyPlan | None = None
     train: TrainPlan | None = None
     hardware: HardwarePlan | None = None
+    launcher: LauncherPlan | None = None
     eval: EvalPlan | None = None
     output: OutputPlan | None = None
     memory: MemoryPlan | None = None

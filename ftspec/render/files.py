@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -81,8 +82,53 @@ def plan_id(plan: Plan) -> str:
     return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 
+# How each launcher tells launch.sh the machine's rank and the first machine's address.
+RENDEZVOUS = {
+    "trainjob": ('"$PET_NODE_RANK"', '"$PET_MASTER_ADDR"', '"$PET_MASTER_PORT"'),
+    "pytorchjob": ('"$RANK"', '"$MASTER_ADDR"', '"$MASTER_PORT"'),
+    "skypilot": ('"$SKYPILOT_NODE_RANK"', '"$(echo "$SKYPILOT_NODE_IPS" | head -n 1)"', None),
+}
+
+
+def container_dir(plan: Plan, out_dir: Path) -> str:
+    """Where ``out_dir`` is inside a container that mounts the project's root at the launcher's mount point."""
+    inside = Path(os.path.relpath(out_dir, plan.inputs.project_root)).as_posix()
+    return plan.launcher.mount if inside == "." else f"{plan.launcher.mount}/{inside}"
+
+
+def node_scripts(plan: Plan, out_dir: Path) -> dict[str, str]:
+    """The shell line each launcher runs on every machine: launch.sh, told its rank and the rendezvous."""
+    if plan.launcher is None or plan.launcher.kind not in ("kubernetes", "skypilot"):
+        return {}
+    where = shell_word(container_dir(plan, out_dir))
+    scripts = {}
+    for name, (rank, address, port) in RENDEZVOUS.items():
+        port = port or str(plan.launcher.port)
+        scripts[name] = (
+            f"cd {where} && MACHINE_RANK={rank} MAIN_PROCESS_IP={address} MAIN_PROCESS_PORT={port} exec ./launch.sh"
+        )
+    return scripts
+
+
+def job_name(name: str) -> str:
+    """A Kubernetes object name (RFC 1035 label) for the spec's name."""
+    label = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    if not label[:1].isalpha():
+        label = f"ft-{label}".strip("-")
+    return label[:63].rstrip("-")
+
+
 def context(plan: Plan, out_dir: Path) -> dict:
-    return {"plan": plan_dict(plan, out_dir), "launch_command": LAUNCH, "plan_id": plan_id(plan)}
+    return {
+        "plan": plan_dict(plan, out_dir),
+        "launch_command": LAUNCH,
+        "plan_id": plan_id(plan),
+        "node_scripts": node_scripts(plan, out_dir),
+        "job_name": job_name(plan.name),
+        "placeholders": plan.launcher is not None and "${" in plan.launcher.image + plan.launcher.volume,
+        # The training operator's master pod is machine 0; the others are its workers.
+        "pytorch_replicas": [("Master", 1), ("Worker", plan.hardware.nodes - 1)][: min(plan.hardware.nodes, 2)],
+    }
 
 
 def render(plan: Plan, out_dir: Path) -> dict[str, str]:
@@ -96,6 +142,6 @@ def render(plan: Plan, out_dir: Path) -> dict[str, str]:
         "README.md": env.get_template("README.md.j2").render(ctx),
         "plan.json": json.dumps(ctx["plan"], indent=2, sort_keys=True) + "\n",
     }
-    if plan.hardware.nodes > 1:
-        files["slurm.sh"] = env.get_template("slurm.sh.j2").render(ctx)
+    for name in plan.launcher.files:
+        files[name] = env.get_template(name + ".j2").render(ctx)
     return dict(sorted(files.items()))

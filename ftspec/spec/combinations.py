@@ -34,6 +34,7 @@ def check(spec: Spec, sources: SourceMap) -> Diagnostics:
     _evaluation(spec, sources, diags)
     _learning_rate(spec, sources, diags)
     _percentages(spec, sources, diags)
+    _launcher(spec, sources, diags)
     return diags
 
 
@@ -258,3 +259,19 @@ def _percentages(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
         if not inside:
             bounds = "from 0% to 100%" if inclusive else "more than 0% and less than 100%"
             diags.error("FT106", f"`{block}.{key}` must be {bounds}, found {value}", sources.at(block, key))
+
+
+def _launcher(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
+    hardware = spec.hardware
+    launcher = hardware.launcher if hardware.launcher != "auto" else ("slurm" if hardware.nodes > 1 else "none")
+    if launcher in ("kubernetes", "skypilot"):
+        return
+    for key in ("image", "volume"):
+        if getattr(hardware, key) is not None:
+            starts = "`slurm.sh` starts" if launcher == "slurm" else "`launch.sh` runs"
+            diags.error(
+                "FT220",
+                f"`hardware.{key}` is for a container, but {starts} the run without one (`launcher = {launcher}`)",
+                sources.at("hardware", key),
+                f"set `launcher = kubernetes` or `launcher = skypilot`, or remove `{key}`",
+            )

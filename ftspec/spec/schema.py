@@ -277,6 +277,18 @@ class Hardware(Block):
     distributed: Literal["auto", "none", "ddp", "fsdp", "zero2", "zero3"] = Field(
         "auto", description="how work is spread over devices"
     )
+    launcher: Literal["auto", "none", "slurm", "kubernetes", "skypilot"] = Field(
+        "auto",
+        description="what starts the machines: `slurm.sh`, a Kubeflow `TrainJob`/`PyTorchJob`, a SkyPilot task;"
+        " `auto` is `slurm` for several nodes, else `none` (`launch.sh` alone)",
+    )
+    max_restarts: int = Field(
+        0, ge=0, le=1000, description="restarts of the process group after a lost worker (torchrun's elastic c10d)"
+    )
+    image: str | None = Field(None, description="container image (`kubernetes`, `skypilot`); else `${IMAGE}`")
+    volume: str | None = Field(
+        None, description="volume holding the project and its runs (`kubernetes`, `skypilot`); else `${VOLUME}`"
+    )
 
 
 class Output(Block):

@@ -85,6 +85,8 @@ LEARNING_RATE = 0.002
 # MICRO_BATCH_SIZE x GRAD_ACCUM x processes = 16.
 MICRO_BATCH_SIZE = 16
 GRAD_ACCUM = 1
+# Rows per optimizer step: on another number of processes, GRAD_ACCUM adapts to keep it.
+EFFECTIVE_BATCH_SIZE = 16
 SCHEDULER = "cosine"
 # Warm-up as a share of the optimizer steps.
 WARMUP_RATIO = 0.1
@@ -107,7 +109,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "9c214ea6d004b6ad"
+PLAN_ID = "4b4251d0357e4b24"
 
 
 def pick_precision():
@@ -243,6 +245,35 @@ def checkpoints():
     return found
 
 
+def accumulation_steps(processes):
+    """Micro-batches per optimizer step on each process, so that a step holds EFFECTIVE_BATCH_SIZE
+    rows however many processes run: a run resumed on more or fewer processes takes the same steps."""
+    rows_per_round = MICRO_BATCH_SIZE * processes
+    if EFFECTIVE_BATCH_SIZE % rows_per_round:
+        rounds = EFFECTIVE_BATCH_SIZE // MICRO_BATCH_SIZE
+        raise SystemExit(
+            f"{processes} processes cannot share steps of {EFFECTIVE_BATCH_SIZE} rows in micro-batches "
+            f"of {MICRO_BATCH_SIZE}: run on a number of processes that divides {rounds}"
+        )
+    return EFFECTIVE_BATCH_SIZE // rows_per_round
+
+
+def epoch_position(progress, processes):
+    """Micro-batches of the epoch each of ``processes`` has already trained on, at a checkpoint.
+
+    The order of an epoch's rows depends only on SHUFFLE_SEED and the epoch, and its micro-batches
+    go to the processes in turn: the rows the whole group used (`rows`) are the same place in the
+    same order for any number of processes, so none is seen twice or skipped after a resume.
+    """
+    rows_per_round = MICRO_BATCH_SIZE * processes
+    if progress["rows"] % rows_per_round:
+        raise SystemExit(
+            f"the checkpoint stands {progress['rows']} rows into epoch {progress['epoch'] + 1}, which "
+            f"{processes} processes cannot reach in micro-batches of {MICRO_BATCH_SIZE}"
+        )
+    return progress["rows"] // rows_per_round
+
+
 def save_checkpoint(accelerator, step, epoch, seen):
     """Model, optimizer, schedule and random states, and where the data stands: written to a
     temporary directory, then renamed, so a crash never leaves a checkpoint half written."""
@@ -256,6 +287,8 @@ def save_checkpoint(accelerator, step, epoch, seen):
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         progress = {"plan": PLAN_ID, "step": step, "epoch": epoch, "seen": seen}
+        # The rows the whole group used in this epoch: a position for any number of processes.
+        progress["rows"] = seen * MICRO_BATCH_SIZE * accelerator.num_processes
         (temporary / "progress.json").write_text(json.dumps(progress))
         temporary.rename(final)
         for old, _ in checkpoints()[:-KEEP_LAST]:
@@ -328,6 +361,8 @@ def main():
     set_seed(SEED)
     log = accelerator.print
     rank, processes = accelerator.process_index, accelerator.num_processes
+    grad_accum = accumulation_steps(processes)
+    accelerator.gradient_accumulation_steps = grad_accum
     print(f"process {rank + 1} of {processes} on {accelerator.device}", flush=True)
 
     train_rows, eval_rows = load_rows()
@@ -345,7 +380,7 @@ def main():
     eval_loader = DataLoader(eval_set, MICRO_BATCH_SIZE, collate_fn=collate_fn)
 
     batches_per_process = math.ceil(len(train_loader) / accelerator.num_processes)
-    steps_per_epoch = math.ceil(batches_per_process / GRAD_ACCUM)
+    steps_per_epoch = math.ceil(batches_per_process / grad_accum)
     total_steps, epochs = steps_per_epoch * EPOCHS, EPOCHS
     warmup_steps = int(WARMUP_RATIO * total_steps)
 
@@ -373,7 +408,8 @@ def main():
     if resumable:
         directory, progress = resumable[-1]
         accelerator.load_state(directory)
-        step, epoch, seen = progress["step"], progress["epoch"], progress["seen"]
+        step, epoch = progress["step"], progress["epoch"]
+        seen = epoch_position(progress, processes)
         log(f"resuming from {directory.name}: step {step}, epoch {epoch + 1}")
     elif accelerator.is_main_process:
         METRICS_FILE.parent.mkdir(parents=True, exist_ok=True)
@@ -384,7 +420,7 @@ def main():
         eval_loss = evaluate(model, eval_loader, accelerator)
         log(f"held-out loss before training {eval_loss:.4f}")
         write_metrics({"step": 0, "eval_loss": eval_loss}, accelerator)
-    batch = f"{MICRO_BATCH_SIZE} x {GRAD_ACCUM} x {processes}"
+    batch = f"{MICRO_BATCH_SIZE} x {grad_accum} x {processes}"
     log(f"training: {epochs} epoch(s), {total_steps} optimizer steps of {batch} rows")
     model.train()
     window_loss, window_count, window_tokens = 0.0, 0, 0
@@ -398,7 +434,7 @@ def main():
             loader = accelerator.skip_first_batches(train_loader, seen)
         batches = iter(loader)
         while step < total_steps:
-            group = [batch for _, batch in zip(range(GRAD_ACCUM), batches)]
+            group = [batch for _, batch in zip(range(grad_accum), batches)]
             if not group:
                 break
             seen += len(group)
@@ -413,8 +449,8 @@ def main():
                 # accumulate() syncs gradients on the step's last micro-batch only.
                 with accelerator.accumulate(model):
                     loss, _ = summed_loss(model, batch)
-                    # backward() divides by GRAD_ACCUM and processes average: undo both.
-                    objective = loss * processes * GRAD_ACCUM / step_count
+                    # backward() divides by grad_accum and processes average: undo both.
+                    objective = loss * processes * grad_accum / step_count
                     accelerator.backward(objective)
                 step_loss += loss.detach()
                 window_tokens += batch["input_ids"].numel()
