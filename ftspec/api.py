@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .diagnostics import Diagnostic, Diagnostics
+from .inputs.basefiles import for_spec
 from .inputs.hardware import PROFILES, HardwareProfile, detect, from_block
 from .planner import make_plan
 from .planner.plan import Inputs, Plan
@@ -77,6 +78,7 @@ def inputs_for(loaded: Loaded, hardware: HardwareProfile) -> Inputs:
         dims_source=loaded.dims_source,
         data_bytes=loaded.data_bytes,
         data_rows=loaded.data_rows,
+        base_files=for_spec(loaded),
     )
 
 
@@ -92,6 +94,11 @@ def check(path: str | Path, overrides: tuple[str, ...] = (), target: str | None 
         from .planner.advice import advise
 
         result.plan = advise(plan_spec(loaded, target))
+        if not any(d.is_error for d in result.plan.diagnostics):
+            from .datacheck.columns import column_faults  # the first row of each data file, in milliseconds
+
+            for found in column_faults(result.plan):
+                result.plan = result.plan.diagnose(found)
     return result
 
 

@@ -6,6 +6,7 @@ Hardware is an input (a HardwareProfile), never detected here; passes are pure.
 from __future__ import annotations
 
 from ..inputs.hardware import HardwareProfile
+from .attention import decide_attention
 from .base import decide_base
 from .batch import decide_batch
 from .data import decide_data
@@ -18,7 +19,9 @@ from .plan import Inputs, Plan
 from .precision import decide_precision
 from .schedule import decide_schedule
 from .sharding import decide_sharded_quantization
+from .special_tokens import decide_special_tokens
 from .strategy import decide_strategy
+from .targets import check_targets
 from .tokenizer import decide_tokenizer
 
 PASSES = (
@@ -26,6 +29,9 @@ PASSES = (
     decide_tokenizer,
     decide_data,
     decide_strategy,
+    decide_attention,
+    decide_special_tokens,
+    check_targets,
     decide_distribution,
     decide_precision,
     decide_batch,

@@ -46,6 +46,7 @@ class Inputs(Section):
     dims_source: str | None = None
     data_bytes: int = 0  # size and rows of the training files, for the token estimate
     data_rows: int = 0
+    base_files: Any = None  # the base's config, tokenizer and safetensors headers (inputs.basefiles), when on disk
 
 
 class BasePlan(Section):
@@ -57,6 +58,7 @@ class BasePlan(Section):
     spec: str | None = Field(description="name of the spec that builds the base")
     trust_remote_code: bool
     dtype: str
+    attention: str = Field("auto", description="attn_implementation; `auto` leaves it to transformers")
 
 
 class TokenizerPlan(Section):
@@ -77,6 +79,7 @@ class DataPlan(Section):
     revision: str | None
     eval_split: float | None
     max_length: int
+    overlong: Literal["cut", "drop", "error"] = "cut"
     packing: bool
     group_by_length: bool
     shuffle_seed: int
