@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 from array import array
 from dataclasses import dataclass, field
@@ -66,18 +67,31 @@ class BaseFiles:
             return None
         found = self.added_tokens().get(text)
         if found is None:
-            vocab = ((self.tokenizer or {}).get("model") or {}).get("vocab")
+            vocab = self._vocab()
             found = vocab.get(text) if isinstance(vocab, dict) else None
         return found
+
+    def _vocab(self):
+        """The model's vocabulary, parsed from the file only when a token outside the added ones is asked for."""
+        model = (self.tokenizer or {}).get("model") or {}
+        if "vocab" in model or "vocab_at" not in model:
+            return model.get("vocab")
+        try:
+            return _DECODER.raw_decode(Path(model["vocab_file"]).read_text(encoding="utf-8"), model["vocab_at"])[0]
+        except (OSError, ValueError):
+            return None
 
     def vocabulary_size(self) -> int | None:
         """Ids the tokenizer can produce: one more than its largest id."""
         if self.tokenizer is None:
             return None
-        vocab = (self.tokenizer.get("model") or {}).get("vocab")
+        model = self.tokenizer.get("model") or {}
+        vocab = model.get("vocab")
         ids = list(vocab.values()) if isinstance(vocab, dict) else []
         if isinstance(vocab, list):  # Unigram models list (piece, score) pairs
             ids = [len(vocab) - 1]
+        if isinstance(model.get("vocab_size"), int):
+            ids.append(model["vocab_size"] - 1)
         ids += list(self.added_tokens().values())
         return max(ids) + 1 if ids else None
 
@@ -138,6 +152,73 @@ def _leading_specials(processor) -> list[str]:
     return []
 
 
+_DECODER = json.JSONDecoder()
+# What precedes a BPE model's `"merges"` key: the last id of its vocabulary and the vocabulary's end.
+VOCAB_END = re.compile(r'(\d+)\s*\}\s*,\s*$')
+_SPACE = re.compile(r"\s*")
+
+
+def _members(text: str, start: int, stop_at: str):
+    """The members of the JSON object at ``start`` as (key, value, end), up to the member ``stop_at``, whose
+    value is left unparsed (None, and the offset where it starts)."""
+    at = _SPACE.match(text, start).end()
+    if text[at] != "{":
+        raise ValueError("not an object")
+    at += 1
+    while True:
+        at = _SPACE.match(text, at).end()
+        if text[at] == "}":
+            return
+        key, at = _DECODER.raw_decode(text, at)
+        at = _SPACE.match(text, at).end()
+        if text[at] != ":":
+            raise ValueError("no colon")
+        at = _SPACE.match(text, at + 1).end()
+        if key == stop_at:
+            yield key, None, at
+            return
+        value, at = _DECODER.raw_decode(text, at)
+        yield key, value, at
+        at = _SPACE.match(text, at).end()
+        if text[at] == ",":
+            at += 1
+
+
+def _vocab_end(text: str, start: int):
+    """The match of VOCAB_END before the `"merges"` key that follows ``start``; None when there is none."""
+    at = text.find('"merges"', start)
+    while at >= 0:  # a token spelt `merges` is a key inside the vocabulary: not preceded by its end
+        end = VOCAB_END.search(text, max(start, at - 64), at)
+        if end is not None and text[_SPACE.match(text, at + len('"merges"')).end()] == ":":
+            return end
+        at = text.find('"merges"', at + 1)
+    return None
+
+
+def _tokenizer_json(path: Path) -> dict | None:
+    """A tokenizer.json without its merges, whose hundreds of thousands of pairs would cost most of a `check`.
+
+    The `tokenizers` library writes `model` last and its `merges` after its `vocab`; a file in another
+    order is parsed in full."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        found = {key: value for key, value, _ in _members(text, 0, "model") if key != "model"}
+        model_at = next((at for key, value, at in _members(text, 0, "model") if key == "model"), None)
+        if model_at is None or not {"added_tokens", "post_processor"} <= set(found):
+            return _json(path)
+        model = {key: value for key, value, _ in _members(text, model_at, "vocab") if key != "vocab"}
+        vocab_at = next((at for key, _, at in _members(text, model_at, "vocab") if key == "vocab"), None)
+        end = _vocab_end(text, vocab_at) if vocab_at is not None else None
+        if end is not None:  # the vocabulary is written in id order: its last entry has the largest id
+            model |= {"vocab_size": int(end.group(1)) + 1, "vocab_file": str(path), "vocab_at": vocab_at}
+        else:
+            model = {key: value for key, value, _ in _members(text, model_at, "merges") if key != "merges"}
+        found["model"] = model
+        return found
+    except (OSError, ValueError, IndexError):
+        return _json(path)
+
+
 def _json(path: Path) -> dict | None:
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
@@ -174,7 +255,7 @@ def read_directory(directory: Path) -> BaseFiles | None:
     directory = Path(directory)
     if not directory.is_dir():
         return None
-    read = {name: _json(directory / name) for name in NAMES}
+    read = {name: (_tokenizer_json if name == "tokenizer.json" else _json)(directory / name) for name in NAMES}
     tensors: dict[str, Tensor] = {}
     names: list[str] = []
     index = _json(directory / INDEX)
