@@ -35,13 +35,17 @@ def column_faults(plan: Plan) -> list[Diagnostic]:
     data, sources = plan.data, plan.inputs.sources
     if data.loader in ("hub", "text", "parquet"):
         return []
+    try:
+        needs = columns_read(plan)
+    except ValueError:  # a template the planner let through but string.Formatter cannot parse: left to --data
+        return []
     found = []
     for key, files in (("train", data.train), ("eval", data.eval)):
         for path in files:
             columns = first_columns(path, data.loader, sources.at("data", key))
             if columns is None:
                 continue
-            for need in columns_read(plan):
+            for need in needs:
                 # A JSON row may leave out a column that may be empty (alpaca's `input`): only a CSV header
                 # says for sure that such a column is missing from every row.
                 if need.column in columns or (data.loader == "json" and not need.empty):

@@ -74,7 +74,7 @@ class Data(Block):
     eval_split: Percent | None = Field(None, description="share of `train` held out for evaluation")
     revision: str | None = Field(None, description="revision of a `hub:` dataset")
     format: Literal["text", "instruction", "chat", "classification"] = Field("text", description="what a row is")
-    max_length: int = Field(512, ge=8, le=1_048_576, description="tokens per training sequence; longer rows are cut")
+    max_length: int = Field(512, ge=8, le=1_048_576, description="tokens per training sequence; see `overlong`")
     overlong: Literal["cut", "drop", "error"] = Field(
         "cut", description="an example longer than `max_length`: cut at it, dropped, or an error (not `text`)"
     )
