@@ -98,3 +98,19 @@ def test_overlong_examples_are_dropped_or_refused_by_the_script(tmp_path, overlo
         return
     kept = train.encode_all(rows, tok)
     assert len(kept) == 1 and len(kept[0]["input_ids"]) <= 64
+
+
+@pytest.mark.slow
+def test_the_untrained_rows_really_train_beside_the_adapter(tmp_path):
+    """The generated build_model on the Llama-3-style base with zero chat rows: those rows get gradients."""
+    import torch
+
+    train, _ = generated(tmp_path, "llama3-base", "  format = chat\n", "rows_train")
+    tok = train.load_tokenizer([])
+    model = train.build_model(tok)
+    trainable = [name for name, p in model.named_parameters() if p.requires_grad]
+    assert any("trainable_tokens" in name for name in trainable) and any("lora_" in name for name in trainable)
+    ids = torch.tensor([[0, 2, 70, 3, 4, 67]])
+    model(input_ids=ids, labels=ids).loss.backward()
+    delta = next(p for name, p in model.named_parameters() if "trainable_tokens_delta" in name)
+    assert delta.grad is not None and delta.grad.abs().sum() > 0
