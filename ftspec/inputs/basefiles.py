@@ -154,7 +154,7 @@ def _leading_specials(processor) -> list[str]:
 
 _DECODER = json.JSONDecoder()
 # What precedes a BPE model's `"merges"` key: the last id of its vocabulary and the vocabulary's end.
-VOCAB_END = re.compile(r'(\d+)\s*\}\s*,\s*$')
+VOCAB_END = re.compile(r"(\d+)\s*\}\s*,\s*$")
 _SPACE = re.compile(r"\s*")
 
 

@@ -210,6 +210,8 @@ def skipped(plan: Plan) -> Plan:
     missing = []
     if plan.tokenizer.source != "train" and (files is None or not files.has_tokenizer):
         missing.append("padding, chat tokens, BOS and stop tokens (tokenizer.json)")
+    elif plan.data.format == "chat" and plan.tokenizer.source != "train" and files.embedding() is None:
+        missing.append("untrained chat tokens (the embedding in the safetensors weights)")
     if plan.strategy.peft and isinstance(plan.strategy.peft.get("target_modules"), list):
         if files is None or not files.weight_names:
             missing.append("adapter targets (safetensors weights)")
