@@ -71,6 +71,11 @@ def check(
     result = Result(loaded)
     if loaded.ok:
         result.plan = plan_spec(loaded, target)
+        if not any(d.is_error for d in result.plan.diagnostics):
+            from .datacheck.columns import column_faults  # the first row of each data file, in milliseconds
+
+            for found in column_faults(result.plan):
+                result.plan = result.plan.diagnose(found)
     return result
 
 

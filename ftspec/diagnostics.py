@@ -161,11 +161,23 @@ CODES: dict[str, str] = {
     "FT607": "empty or whitespace-only text in a column the format reads",
     "FT608": "chat row that is not a list of role/content messages with an assistant turn",
     "FT609": "template placeholder naming a column the data file lacks",
+    "FT620": "example longer than `max_length` with `data.overlong = error`",
+    "FT621": "example whose every answer token lies beyond `max_length` (warning)",
+    "FT622": "no example keeps an answer token within `max_length`: nothing would be learned",
+    "FT629": "`data.overlong` with `format = text`, which is split into pieces rather than cut",
     # Data quality (warnings)
     "FT701": "many duplicate examples",
     "FT702": "near-empty examples",
     "FT703": "many examples longer than `max_length`",
     "FT704": "label with few examples",
+    # Base model, tokenizer and template pitfalls, from the base's own files
+    "FT801": "chat-template tokens the base never trained, under a strategy that cannot train them (warning)",
+    "FT802": "tokenizer that produces ids beyond the model's embedding rows",
+    "FT803": "prompt template that writes the BOS token the tokenizer adds already (warning)",
+    "FT804": "adapter target that matches no module of the base",
+    "FT805": "adapter target that matches the modules of only some layers (warning)",
+    "FT806": "attention implementation that ignores the base's attention soft-capping",
+    "FT807": "chat template whose end-of-turn token is not a token generation stops at (warning)",
 }
 
 

@@ -22,6 +22,7 @@ from ..diagnostics import Diagnostic, Span, did_you_mean, one_of
 from ..planner.data import TEMPLATES
 from ..planner.plan import Plan
 from ..spec.loader import display_path
+from .overlong import Overlong
 from .quality import QualityReport, Tally, TokenCounter, quality_warnings, tokenizer_file
 from .rows import DataFile, Row, read_rows
 
@@ -285,10 +286,12 @@ def check_file(plan: Plan, data: DataFile, tally: Tally) -> list[Diagnostic]:
             columns.update(dict.fromkeys(row.values))
             _check_row(plan, data, row, needs, uses, faults)
             label = _text(row.values.get(label_column)) if label_column in row.values else None
-            tally.add(*example(plan, row.values), (data.path, row.line), label)
+            text, words = example(plan, row.values)
+            tally.add(text, words, (data.path, row.line), label)
+            tally.overlong.add(data.at(row), row.line, text, row.values, data.shown)
     except OSError as err:
         faults.add("FT306", f"cannot read `{data.shown}`: {err.strerror}", data.setting)
-    found = faults.diagnostics()
+    found = faults.diagnostics() + tally.overlong.diagnostics(data.shown)
     spec_level = _file_level(plan, data, needs, uses, list(columns), rows, bool(found))
     return [d for d in spec_level if d.code != "FT607"] + found + [d for d in spec_level if d.code == "FT607"]
 
@@ -307,12 +310,14 @@ def check_data(plan: Plan) -> DataReport:
     if data.loader == "hub":
         return DataReport([], None, f"`hub:{data.hub}` is read when the run starts; it is not checked here")
     counter = TokenCounter(tokenizer_file(plan), extra=1 if data.format in ("text", "instruction") else 0)
-    train = Tally(list(data.train), counter, data.max_length)
+    train = Tally(list(data.train), counter, data.max_length, overlong=Overlong(plan, counter))
     found = _read_split(plan, "train", data.train, train)
     train_report = train.finish(data.labels)
+    nothing = train.overlong.nothing_learned(plan.inputs.sources.at("data", "max_length"))
+    found += [nothing] if nothing is not None and not any(d.is_error for d in found) else []
     eval_report = None
     if data.eval:
-        held = Tally(list(data.eval), counter, data.max_length, train=train.seen)
+        held = Tally(list(data.eval), counter, data.max_length, train=train.seen, overlong=Overlong(plan, counter))
         found += _read_split(plan, "eval", data.eval, held)
         eval_report = held.finish(data.labels)
     notes = []
@@ -329,6 +334,7 @@ def check_data(plan: Plan) -> DataReport:
         eval_split=data.eval_split,
         held_out=math.ceil(data.eval_split * train_report.rows) if data.eval_split is not None else None,
         notes=notes,
+        overlong=data.overlong,
         unit="paragraphs" if data.loader == "text" else "examples",
     )
     if not any(d.is_error for d in found):

@@ -123,8 +123,11 @@ def fingerprint(text: str) -> tuple[bytes, int]:
 class Tally:
     """Accumulates one split's figures row by row; token counting is batched."""
 
-    def __init__(self, files: list[Path], counter: TokenCounter, max_length: int, train: set | None = None):
+    def __init__(
+        self, files: list[Path], counter: TokenCounter, max_length: int, train: set | None = None, overlong=None
+    ):
         self.report = SplitReport(files)
+        self.overlong = overlong  # an overlong.Overlong that sees the same rows, for located length faults
         self.counter, self.max_length, self.train = counter, max_length, train
         self.seen: set[bytes] = set()
         self.lengths = array("q")
@@ -185,6 +188,7 @@ class QualityReport:
     eval_split: float | None = None
     held_out: int | None = None
     notes: list[str] = field(default_factory=list)
+    overlong: str = "cut"  # what happens to an example over max_length: cut, drop or error
     unit: str = "examples"  # what a row is called: `paragraphs` for a text file
 
     @property
@@ -232,12 +236,13 @@ def quality_warnings(report: QualityReport, setting: Span) -> list[Diagnostic]:
             "and remove examples that teach nothing",
         )
     # Text is cut into max_length pieces, not truncated, so only the other formats lose tokens.
-    if report.format != "text" and train.over_max_length > TRUNCATED_WARN * rows:
+    if report.format != "text" and report.overlong != "error" and train.over_max_length > TRUNCATED_WARN * rows:
         estimate = f" (estimated at {CHARS_PER_TOKEN} characters a token)" if report.estimated else ""
         warn(
             "FT703",
             f"{train.over_max_length} of {rows} training examples ({share(train.over_max_length, rows)}) "
-            f"are longer than `max_length = {report.max_length}` tokens and will be cut",
+            f"are longer than `max_length = {report.max_length}` tokens and will be "
+            + ("cut" if report.overlong == "cut" else "dropped"),
             f"raise `data.max_length`: 90% of the examples fit in {train.p90:,} tokens and the longest "
             f"has {train.max:,}{estimate}; or shorten the examples",
         )

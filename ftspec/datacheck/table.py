@@ -52,6 +52,10 @@ def _over(report: QualityReport, unit: str) -> str:
     figure = f"{train.over_max_length:,} ({share(train.over_max_length, train.rows)})"
     if report.format == "text":
         return f"{figure} are split into {report.max_length}-token pieces (nothing is lost)"
+    if report.overlong == "drop":
+        return f"{figure} are dropped (`overlong = drop`)"
+    if report.overlong == "error":
+        return f"{figure} are errors (`overlong = error`)"
     return f"{figure} are cut to {report.max_length} tokens"
 
 

@@ -129,6 +129,7 @@ LEARNING: tuple[tuple[str, Callable[[Plan], Any], Callable[[Any], str]], ...] = 
     ("chat template", lambda p: p.data.chat_template, _quoted),
     ("train on prompt", lambda p: p.data.train_on_prompt, _quoted),
     ("max length (tokens)", lambda p: p.data.max_length, str),
+    ("examples over max length", lambda p: p.data.overlong, str),
     # Which rows are held out, so which are trained on: the share, and the seed that draws them.
     ("held-out share", lambda p: p.data.eval_split, _share),
     ("split seed", lambda p: p.data.shuffle_seed if p.data.eval_split is not None else None, str),

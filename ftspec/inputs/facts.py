@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from ..spec.loader import Loaded, project_root
 from ..spec.schema import Spec
 from ..spec.validate import SourceMap
+from .basefiles import for_spec
 from .hardware import HardwareProfile
 from .modelinfo import ModelDims, cached_file, dims_from_architecture, read_config, scratch_config
 
@@ -47,6 +49,7 @@ class Inputs(BaseModel):
     dims_source: str | None = None
     data_bytes: int = 0  # size and rows of the training files, for the token estimate
     data_rows: int = 0
+    base_files: Any = None  # the base's config, tokenizer and safetensors headers (inputs.basefiles), when on disk
 
 
 def inputs_for(loaded: Loaded, hardware: HardwareProfile) -> Inputs:
@@ -74,6 +77,7 @@ def inputs_for(loaded: Loaded, hardware: HardwareProfile) -> Inputs:
         dims_source=source,
         data_bytes=data_bytes,
         data_rows=data_rows,
+        base_files=for_spec(loaded),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from ..inputs.facts import Inputs
 from ..inputs.hardware import HardwareProfile
 from .advice import advise
+from .attention import decide_attention
 from .base import decide_base
 from .batch import decide_batch
 from .data import decide_data
@@ -24,7 +25,9 @@ from .plan import Plan
 from .precision import decide_precision
 from .schedule import decide_schedule
 from .sharding import decide_sharded_quantization
+from .special_tokens import decide_special_tokens
 from .strategy import decide_strategy
+from .targets import check_targets
 from .tokenizer import decide_tokenizer
 
 PASSES = (
@@ -32,6 +35,9 @@ PASSES = (
     decide_tokenizer,
     decide_data,
     decide_strategy,
+    decide_attention,
+    decide_special_tokens,
+    check_targets,
     decide_distribution,
     decide_launcher,
     decide_precision,

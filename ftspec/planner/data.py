@@ -136,6 +136,20 @@ def _chat_template(plan: Plan) -> tuple[str | None, Diagnostic | None]:
     )
 
 
+def _overlong(plan: Plan) -> Diagnostic | None:
+    """FT629: `overlong` says what to do with an example too long to fit; raw text has none, it is split."""
+    data = plan.spec.data
+    if data.format != "text" or data.overlong == "cut":
+        return None
+    return Diagnostic(
+        "FT629",
+        f"`overlong = {data.overlong}` does not apply to `format = text`: text is split into `max_length` pieces, "
+        "never cut",
+        plan.inputs.sources.at("data", "overlong"),
+        "remove `overlong`, or use a format with whole examples (`instruction`, `chat`, `classification`)",
+    )
+
+
 def decide_data(plan: Plan) -> Plan:
     """Loader, columns, template, packing, shuffling seed and the held-out split.
 
@@ -155,6 +169,9 @@ def decide_data(plan: Plan) -> Plan:
     chat_template, problem = _chat_template(plan)
     if problem is not None:
         plan = plan.diagnose(problem)
+    problem = _overlong(plan)
+    if problem is not None:
+        plan = plan.diagnose(problem)
     fmt = data.format
     has_eval = bool(data.eval)
     # Text is cut into pieces that fill rows exactly: packing wastes nothing. Whole examples are
@@ -170,6 +187,7 @@ def decide_data(plan: Plan) -> Plan:
         revision=(data.revision or "main") if data.train.startswith("hub:") else None,
         eval_split=None if has_eval else (data.eval_split.fraction if data.eval_split else DEFAULT_EVAL_SPLIT),
         max_length=data.max_length,
+        overlong=data.overlong,
         packing=packing,
         group_by_length=not packing,
         shuffle_seed=data.shuffle_seed if data.shuffle_seed is not None else spec.train.seed,

@@ -32,6 +32,7 @@ class BasePlan(Section):
     spec: str | None = Field(description="name of the spec that builds the base")
     trust_remote_code: bool
     dtype: str
+    attention: str = Field("auto", description="attn_implementation; `auto` leaves it to transformers")
 
 
 class TokenizerPlan(Section):
@@ -52,6 +53,7 @@ class DataPlan(Section):
     revision: str | None
     eval_split: float | None
     max_length: int
+    overlong: Literal["cut", "drop", "error"] = "cut"
     packing: bool
     group_by_length: bool
     shuffle_seed: int

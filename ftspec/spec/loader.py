@@ -15,9 +15,10 @@ import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
-from ..diagnostics import Diagnostic, Diagnostics, Span
+from ..diagnostics import Diagnostic, Diagnostics, Span, closest
 from .ast import Document
 from .combinations import check
 from .compose import extend, override
@@ -250,14 +251,27 @@ def _expand(loaded: Loaded, key: str, value: str) -> list[Path]:
         return matches
     if not pattern.is_file():
         what = "is a directory, not a file" if pattern.is_dir() else "does not exist"
+        near = _near_file(pattern, value)
         loaded.diagnostics.error(
             "FT302",
             f"data file `{value}` {what}",
             loaded.sources.at("data", key),
-            f"looked for `{display_path(pattern)}`; relative paths start from the spec's directory",
+            (f"did you mean `{near}`? " if near else "")
+            + f"looked for `{display_path(pattern)}`; relative paths start from the spec's directory",
         )
         return []
     return [pattern]
+
+
+def _near_file(path: Path, written: str) -> str | None:
+    """A file beside ``path`` whose name is close to its name (`legal-qa.jsonl` for `legal_qa.jsonl`), written
+    as the spec wrote the path."""
+    try:
+        names = [p.name for p in islice(path.parent.iterdir(), 1000) if p.is_file()]
+    except OSError:
+        return None
+    near = closest(path.name, names, cutoff=0.75)
+    return written[: len(written) - len(path.name)] + near if near and written.endswith(path.name) else None
 
 
 def _resolve_data(loaded: Loaded) -> None:

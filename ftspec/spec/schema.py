@@ -60,6 +60,10 @@ class Base(Block):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="dtype the weights load in; `auto` follows the training precision"
     )
+    attention: Literal["auto", "eager", "sdpa", "flash_attention_2", "flex_attention"] = Field(
+        "auto",
+        description="attention kernel; `auto`: eager for a base that soft-caps attention, else transformers' choice",
+    )
 
 
 class Data(Block):
@@ -70,7 +74,10 @@ class Data(Block):
     eval_split: Percent | None = Field(None, description="share of `train` held out for evaluation")
     revision: str | None = Field(None, description="revision of a `hub:` dataset")
     format: Literal["text", "instruction", "chat", "classification"] = Field("text", description="what a row is")
-    max_length: int = Field(512, ge=8, le=1_048_576, description="tokens per training sequence; longer rows are cut")
+    max_length: int = Field(512, ge=8, le=1_048_576, description="tokens per training sequence; see `overlong`")
+    overlong: Literal["cut", "drop", "error"] = Field(
+        "cut", description="an example longer than `max_length`: cut at it, dropped, or an error (not `text`)"
+    )
     packing: bool | None = Field(None, description="pack short examples into full sequences")
     shuffle_seed: int | None = Field(None, ge=0, le=2**32 - 1, description="seed of the data order")
     text: str | None = Field(None, description="text column (`text`, `classification`)")

@@ -114,7 +114,7 @@ SAVE_EVERY = 50
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "0aea586e896b6437"
+PLAN_ID = "08190073139b8b78"
 
 
 def pick_precision():

@@ -113,7 +113,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "fd1409b2c7c34116"
+PLAN_ID = "043d8132bccba7cf"
 
 
 def load_rows():

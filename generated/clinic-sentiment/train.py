@@ -114,7 +114,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "9efaaa136eeb87b6"
+PLAN_ID = "58b928f95500c070"
 
 
 def pick_precision():

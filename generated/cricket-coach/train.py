@@ -113,7 +113,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "112fb5d02b3be2e9"
+PLAN_ID = "56cfa0b7e2db0c87"
 IGNORE = -100  # the label of tokens that do not count in the loss
 
 

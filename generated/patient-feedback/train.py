@@ -109,7 +109,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "4b4251d0357e4b24"
+PLAN_ID = "1d5cbd5428cad6b3"
 
 
 def pick_precision():

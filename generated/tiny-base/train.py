@@ -100,7 +100,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "2af404317a9bcc59"
+PLAN_ID = "a1ee7805c630d9f3"
 IGNORE = -100  # the label of tokens that do not count in the loss
 
 

@@ -29,15 +29,20 @@ CLASSIFY = (
 )
 
 
-def check(tmp_path: Path, monkeypatch, data: str, files: dict[str, str | bytes], head: str = LORA):
-    """Write the spec (``head`` + ``data``) and ``files`` into ``tmp_path``, then check the data from there."""
+def plain_check(tmp_path: Path, monkeypatch, data: str, files: dict[str, str | bytes], head: str = LORA):
+    """Write the spec (``head`` + ``data``) and ``files`` into ``tmp_path``, then check the spec from there."""
     monkeypatch.chdir(tmp_path)
     for name, content in files.items():
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
     (tmp_path / "spec.ft").write_text(head + data, encoding="utf-8")
-    result = api.check(tmp_path / "spec.ft", target="cpu")
+    return api.check(tmp_path / "spec.ft", target="cpu")
+
+
+def check(tmp_path: Path, monkeypatch, data: str, files: dict[str, str | bytes], head: str = LORA):
+    """``plain_check``, which must pass, then the data check."""
+    result = plain_check(tmp_path, monkeypatch, data, files, head)
     assert result.ok, [d.message for d in result.diagnostics]
     return api.check_data(result.plan)
 
@@ -102,14 +107,23 @@ def test_an_empty_file(tmp_path, monkeypatch, name, content):
 
 
 def test_a_missing_column_lists_the_columns_and_a_likely_one(tmp_path, monkeypatch):
+    """Plain `check` reads the first rows, so it finds a missing column without `--data`."""
     data = rows({"q": "What?", "answer": "That."})
-    report = check(tmp_path, monkeypatch, INSTRUCTION, {"qa.jsonl": data})
+    report = plain_check(tmp_path, monkeypatch, INSTRUCTION, {"qa.jsonl": data})
     assert found(report) == [("FT605", "spec.ft:8:14", "there is no column `a` in `qa.jsonl`")]
     assert report.diagnostics[0].help == "the file's columns are `q`, `answer`; set `data.response` to one of them"
-    report = check(tmp_path, monkeypatch, 'data { train = "t.jsonl" }\n', {"t.jsonl": rows({"txt": "hello there"})})
+    files = {"t.jsonl": rows({"txt": "hello there"})}
+    report = plain_check(tmp_path, monkeypatch, 'data { train = "t.jsonl" }\n', files)
     assert report.diagnostics[0].help == (
         "did you mean `txt`? the file's columns are `txt`; set `data.text` to one of them"
     )
+
+
+def test_an_optional_column_missing_from_the_first_rows_only_is_left_to_the_data_check(tmp_path, monkeypatch):
+    spec = INSTRUCTION.replace("}\n", '  template = "{q} {extra}"\n}\n')
+    data = rows(*[{"q": "What?", "a": "That."}] * 20, {"q": "Why?", "extra": "x", "a": "This."})
+    report = check(tmp_path, monkeypatch, spec, {"qa.jsonl": data})
+    assert "FT609" not in [d.code for d in report.diagnostics]
 
 
 def test_a_label_outside_the_declared_labels(tmp_path, monkeypatch):

@@ -119,7 +119,7 @@ def classification(blocks: dict) -> dict:
 
 
 def chat(blocks: dict) -> dict:
-    blocks["data"] = {"train": "train.jsonl", "format": Ident("chat")}
+    blocks["data"] = {"train": "chat.jsonl", "format": Ident("chat")}
     return blocks
 
 
@@ -139,6 +139,22 @@ def _set(block: str, key: str, value=lambda p: p, prepare=lambda b: b):
     def build(payload: str, directory: Path) -> dict:
         blocks = prepare(base_blocks())
         blocks.setdefault(block, {})[key] = value(payload)
+        return blocks
+
+    return build
+
+
+def _column(key: str, prepare=lambda b: b):
+    """A column setting holding the payload, and a data file that has that column (plain `check` reads it)."""
+
+    def build(payload: str, directory: Path) -> dict:
+        blocks = _set("data", key, prepare=prepare)(payload, directory)
+        data = blocks["data"]
+        # JSON keeps any column name exactly, where a CSV reader normalises line endings inside a quoted header.
+        row = {data.get("messages", "messages"): [{"role": "assistant", "content": "b"}]}
+        row |= {data[name]: "neg" for name in ("prompt", "response", "text", "label") if name in data}
+        (directory / "columns.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+        data["train"] = "columns.jsonl"
         return blocks
 
     return build
@@ -206,16 +222,16 @@ FIELDS = {
     "data.eval": Field(_file_setting("data", "eval", ".jsonl", "{}\n"), part=lambda p: filename(p) + ".jsonl"),
     "data.train-hub": Field(_set("data", "train", lambda p: "hub:org/" + filename(p)), lambda p: "org/" + filename(p)),
     "data.revision": Field(_set("data", "revision", prepare=_hub_data), lambda p: p),
-    "data.text": Field(_set("data", "text", prepare=classification), lambda p: p),
-    "data.prompt": Field(_set("data", "prompt"), lambda p: p),
-    "data.response": Field(_set("data", "response"), lambda p: p),
+    "data.text": Field(_column("text", classification), lambda p: p),
+    "data.prompt": Field(_column("prompt"), lambda p: p),
+    "data.response": Field(_column("response"), lambda p: p),
     # A template needs a placeholder; the payload's braces are doubled to stay literal text.
     "data.template": Field(
         _set("data", "template", lambda p: _doubled(p) + " {prompt}"), lambda p: _doubled(p) + " {q}"
     ),
-    "data.label": Field(_set("data", "label", prepare=classification), lambda p: p),
+    "data.label": Field(_column("label", classification), lambda p: p),
     "data.labels": Field(_set("data", "labels", lambda p: [p, "other"], classification), lambda p: p),
-    "data.messages": Field(_set("data", "messages", prepare=chat), lambda p: p),
+    "data.messages": Field(_column("messages", chat), lambda p: p),
     "data.chat_template": Field(
         _set("data", "chat_template", lambda p: p + " {{ messages }}", chat), lambda p: p + " {{ messages }}"
     ),
@@ -233,6 +249,8 @@ def write_workspace(directory: Path) -> None:
     (directory / "train.jsonl").write_text('{"q": "a", "a": "b"}\n', encoding="utf-8")
     (directory / "train.csv").write_text("t,l\nx,neg\n", encoding="utf-8")
     (directory / "train.txt").write_text("some text\n", encoding="utf-8")
+    chat = {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}
+    (directory / "chat.jsonl").write_text(json.dumps(chat) + "\n", encoding="utf-8")
 
 
 def compile_hostile(directory: Path, blocks: dict, spec_name: str = "hostile.ft") -> api.Result:

@@ -26,7 +26,7 @@ def base(tmp_path_factory) -> Path:
 
 def generated(tmp_path: Path, base: Path, data: str, name: str):
     """Compile a spec and import its train.py as a module (its top level only)."""
-    (tmp_path / "rows.jsonl").write_text('{"x": 1}\n')
+    (tmp_path / "rows.jsonl").write_text('{"q": "", "a": "", "messages": []}\n')  # the columns plain check reads
     spec = tmp_path / f"{name}.ft"
     spec.write_text(
         f'name = "{name}"\nbase {{ model = "{base}" }}\ndata {{\n  train = "rows.jsonl"\n{data}}}\n'
