@@ -36,7 +36,14 @@ def test_shipped_specs_get_only_the_advice_that_is_true():
     # tiny-base trains 1.6M parameters on ~221k tokens (2 epochs): 0.14 tokens per parameter, far below the
     # compute-optimal ~20. It is a deliberately tiny demo, and the advice is true of it.
     found = {path.stem: advice(path) for path in sorted((ROOT / "specs").glob("*.ft"))}
-    assert found == {"clinic-sentiment": [], "cricket-coach": [], "patient-feedback": [], "tiny-base": ["FT503"]}
+    assert found == {
+        "clinic-sentiment": [],
+        "clinic-sentiment-k8s": [],
+        "clinic-sentiment-sky": [],
+        "cricket-coach": [],
+        "patient-feedback": [],
+        "tiny-base": ["FT503"],
+    }
 
 
 def test_no_advice_for_a_plan_with_errors():
