@@ -86,7 +86,12 @@ def test_a_key_in_the_wrong_block_names_its_block_and_a_far_guess_lists_the_sett
     helps = [(d.code, d.span.line, d.help) for d in api.check(Path("w.ft")).diagnostics]
     assert helps == [
         ("FT102", 5, "did you mean `learning_rate`? it belongs in the `train` block"),
-        ("FT102", 8, "settings in `hardware`: nodes, gpus, gpu, gpu_memory, processes, distributed"),
+        (
+            "FT102",
+            8,
+            "settings in `hardware`: nodes, gpus, gpu, gpu_memory, processes, distributed, launcher, max_restarts,"
+            " image, volume",
+        ),
     ]
 
 
