@@ -116,6 +116,8 @@ CODES: dict[str, str] = {
     "FT108": "missing required setting",
     "FT109": "block label missing or not allowed",
     "FT110": "malformed --set override",
+    "FT111": "blocks nested too deep",
+    "FT112": "chain of specs (`extends`, `base.spec`) too long",
     # Combinations
     "FT201": "`scratch` strategy with a `base`",
     "FT202": "`compare_base` without a base to compare",
@@ -136,6 +138,10 @@ CODES: dict[str, str] = {
     "FT304": "cycle between specs",
     "FT305": "hub model or tokenizer not in the local cache while offline",
     "FT306": "data files ftspec cannot read as the format asks",
+    "FT307": "output directory that holds files ftspec did not write",
+    "FT308": "output directory that may never be a run directory (`/`, the home directory)",
+    "FT309": "output path that cannot be written (not a directory, no permission, full disk)",
+    "FT310": "run directory in use by another `ftspec run`",
     # Plans
     "FT401": "batch size that does not divide over the processes",
     "FT402": "precision the target hardware does not support",
@@ -158,6 +164,7 @@ CODES: dict[str, str] = {
     "FT607": "empty or whitespace-only text in a column the format reads",
     "FT608": "chat row that is not a list of role/content messages with an assistant turn",
     "FT609": "template placeholder naming a column the data file lacks",
+    "FT610": "value of a column the format reads with a type the training script cannot read",
     # Data quality (warnings)
     "FT701": "many duplicate examples",
     "FT702": "near-empty examples",

@@ -17,8 +17,21 @@ def grammar_path() -> Path:
     return packaged if packaged.exists() else Path(__file__).parents[2] / "grammar" / "ftspec.lark"
 
 
+# Blocks nested deeper than this are refused (FT111) while lexing: no block nests in another at all, and
+# every phase after the parser recurses once per level (lists have their own cap, in lowering).
+MAX_BLOCK_DEPTH = 16
+
+
+class BlocksTooDeep(Exception):
+    """Raised by the post-lexer at the first `{` that opens a block deeper than MAX_BLOCK_DEPTH."""
+
+    def __init__(self, token: Token):
+        super().__init__(token)
+        self.token = token
+
+
 class _Brackets:
-    """Post-lexer: drops newlines inside `[...]` and remembers unclosed openers."""
+    """Post-lexer: drops newlines inside `[...]`, remembers unclosed openers, bounds block nesting."""
 
     always_accept = ("_NL",)
 
@@ -27,11 +40,15 @@ class _Brackets:
 
     def process(self, stream):
         self.open = []
+        braces = 0
         for token in stream:
             if token.type in ("LSQB", "LBRACE"):
                 self.open.append(token)
+                braces += token.type == "LBRACE"
+                if braces > MAX_BLOCK_DEPTH:
+                    raise BlocksTooDeep(token)
             elif token.type in ("RSQB", "RBRACE") and self.open:
-                self.open.pop()
+                braces -= self.open.pop().type == "LBRACE"
             if token.type == "_NL" and self.open and self.open[-1].type == "LSQB":
                 continue
             yield token
@@ -134,6 +151,13 @@ def parse(text: str, path: str = "<spec>", start: str = "document") -> tuple[Tre
 
     try:
         return lark.parse(text, start=start), diags
+    except BlocksTooDeep as err:
+        diags.error(
+            "FT111",
+            f"blocks nest more than {MAX_BLOCK_DEPTH} deep",
+            token_span(path, err.token),
+            "blocks do not nest: close each block with `}` before opening the next",
+        )
     except UnexpectedCharacters as err:
         line_text = text.split("\n")[err.line - 1].removesuffix("\r")  # lines as Lark counts them
         char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
