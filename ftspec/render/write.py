@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from ..diagnostics import Diagnostic, Diagnostics, FtspecError, Span
+from ..spec.specfiles import display_path
 
 _REASONS = {
     errno.ENOSPC: ("there is no space left on its device", "free some space; the previous output is unchanged"),
@@ -29,8 +30,8 @@ _REASONS = {
 def output_error(path: Path, err: OSError, span: Span | None = None) -> Diagnostic:
     """FT309 for an OS error met while writing below ``path``."""
     reason, help = _REASONS.get(err.errno, (err.strerror or str(err), "choose another output directory"))
-    where = f" (at `{err.filename}`)" if err.filename and str(err.filename) != str(path) else ""
-    return Diagnostic("FT309", f"cannot write to `{path}`: {reason}{where}", span, help)
+    where = f" (at `{display_path(Path(err.filename))}`)" if err.filename and str(err.filename) != str(path) else ""
+    return Diagnostic("FT309", f"cannot write to `{display_path(Path(path))}`: {reason}{where}", span, help)
 
 
 def _umask() -> int:
@@ -44,7 +45,8 @@ def _check_directory(out_dir: Path) -> None:
     for candidate in (out_dir, *out_dir.parents):
         if candidate.exists():
             if not candidate.is_dir():
-                raise OSError(errno.ENOTDIR if candidate != out_dir else errno.EEXIST, "not a directory", str(candidate))
+                code = errno.ENOTDIR if candidate != out_dir else errno.EEXIST
+                raise OSError(code, "not a directory", str(candidate))
             return
 
 

@@ -16,10 +16,11 @@ from pathlib import Path
 
 from .. import api
 from ..cli.console import print_diagnostics, report, shown
-from ..diagnostics import Diagnostics
+from ..diagnostics import Diagnostics, FtspecError
 from ..inputs.modelinfo import cached_file, hub_cache_choice
 from ..render.files import LAUNCH, render
-from .provenance import RUN_FILE, provenance, provenance_markdown, read_run
+from .provenance import RUN_FILE, changes, provenance, provenance_markdown, read_run
+from .rundir import RunLock, claim
 
 STACK = ("torch", "transformers", "peft", "accelerate", "datasets")
 # Lines the training stack prints that say nothing to a user (see STACK.md).
@@ -147,6 +148,11 @@ def run(
     if misses:
         report(misses, result.sources, path)
         return 1
+    span = plan.inputs.sources.at("output", "dir")
+    claimed = claim(plan.output.dir, plan.name, span, force)
+    if claimed:
+        report(claimed, result.sources, path)
+        return 1
     dependency_hash = None
     if loaded.dependency is not None:
         # The base is built like any spec: it skips itself when its last run is up to date.
@@ -160,16 +166,20 @@ def run(
         if status != 0:
             return status
         dependency_hash = (read_run(loaded.dependency.output_dir) or {}).get("content_hash")
-    run_dir = plan.output.dir
-    record = provenance(plan, loaded.files, dependency_hash)
-    previous = read_run(run_dir)
-    if previous is not None and previous.get("name") != plan.name and not force:
-        print(
-            f"ftspec: {shown(run_dir)} holds the results of spec `{previous.get('name')}`, not `{plan.name}`\n"
-            "  help: give this spec its own `output { dir = ... }`, or pass --force to replace them",
-            file=sys.stderr,
-        )
+    try:
+        with RunLock(plan.output.dir, span):
+            return train_in(result, data, dependency_hash, force)
+    except FtspecError as err:  # the lock is held, or the disk refused a write
+        report(list(err.diagnostics), result.sources, path)
         return 1
+
+
+def train_in(result: api.Result, data, dependency_hash: str | None, force: bool) -> int:
+    """Train in a claimed and locked run directory: skipped when up to date, resumed when it can be."""
+    loaded, plan = result.loaded, result.plan
+    run_dir = plan.output.dir
+    previous = read_run(run_dir)
+    record = provenance(plan, loaded.files, dependency_hash, previous)
     same = previous is not None and previous.get("content_hash") == record["content_hash"] and not force
     if same and previous.get("status") == "finished":
         print(
@@ -177,15 +187,18 @@ def run(
             "(--force trains it again)"
         )
         return 0
-    if not same:
-        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # another plan or data: start afresh
+    if not same and (run_dir / "checkpoints").is_dir():
+        why = "--force" if force else "its " + " and ".join(changes(previous, record)) + " changed"
+        print(f"ftspec: {plan.name} starts afresh ({why}): the checkpoints of its last run are removed", flush=True)
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     print(data.table(), flush=True)
-    api.write(render(plan, run_dir), run_dir)
+    span = plan.inputs.sources.at("output", "dir")
+    api.write(render(plan, run_dir), run_dir, span)
     # The spec and every file it extends, as they were when this run started.
-    api.write({path.name: loaded.texts[name] for name, path in loaded.files.items()}, run_dir / "spec")
-    api.write({"data-report.json": data.to_json(run_dir)}, run_dir)
+    api.write({path.name: loaded.texts[name] for name, path in loaded.files.items()}, run_dir / "spec", span)
+    api.write({"data-report.json": data.to_json(run_dir)}, run_dir, span)
     write_run(run_dir, record, "running")
-    resuming = " (resuming)" if same and (run_dir / "checkpoints").is_dir() else ""
+    resuming = " (resuming)" if same and complete_checkpoints(run_dir) else ""
     print(
         f"ftspec: training {plan.name} in {shown(run_dir)} ({plan.hardware.target}, "
         f"precision {plan.hardware.precision}){resuming}",
@@ -194,6 +207,7 @@ def run(
     status = launch(run_dir, "train.py", environment(plan))
     if status != 0:
         print(f"ftspec: training {plan.name} failed with exit code {status} (its output is above)", file=sys.stderr)
+        # Should even this write fail (a full disk), run.json still says `running`: the next run resumes.
         write_run(run_dir, record, "failed")
         return 1
     status = run_eval(plan)
@@ -202,6 +216,11 @@ def run(
         with (run_dir / "README.md").open("a", encoding="utf-8") as card:
             card.write("\n" + provenance_markdown(record))
     return status
+
+
+def complete_checkpoints(run_dir: Path) -> list[Path]:
+    """Checkpoints whose save finished (progress.json is written last); train.py verifies them further."""
+    return sorted(p.parent for p in (run_dir / "checkpoints").glob("step-*/progress.json") if p.parent.suffix != ".tmp")
 
 
 def write_run(run_dir: Path, record: dict, status: str) -> None:
