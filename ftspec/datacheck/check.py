@@ -194,7 +194,8 @@ def _check_row(plan: Plan, data: DataFile, row: Row, needs: list[Need], uses: di
     for need in needs:
         value, use = row.values.get(need.column, MISSING), uses[need.column]
         use.present = use.present or value is not MISSING
-        fault = type_fault(need.key, need.column, value) if row.kind in ("json", "parquet") else None
+        typed = value is not MISSING and row.kind in ("json", "parquet")
+        fault = type_fault(need.key, need.column, value) if typed else None
         if fault is not None:
             faults.add("FT610", fault[0] + data.where(row), data.at(row, need.column), fault[1], row.line)
             continue
