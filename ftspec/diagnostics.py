@@ -118,6 +118,8 @@ CODES: dict[str, str] = {
     "FT110": "malformed --set override",
     "FT111": "blocks nested too deep",
     "FT112": "chain of specs (`extends`, `base.spec`) too long",
+    "FT113": "spec file too large",
+    "FT114": "spec with too many tokens",
     # Combinations
     "FT201": "`scratch` strategy with a `base`",
     "FT202": "`compare_base` without a base to compare",

@@ -22,6 +22,20 @@ def grammar_path() -> Path:
 MAX_BLOCK_DEPTH = 16
 
 
+# A spec is a page of settings: a file larger than this (FT113), or with more tokens (FT114), is refused
+# before it costs seconds and gigabytes to parse. A list of 10,000 prompts still fits.
+MAX_SPEC_BYTES = 1 << 20
+MAX_TOKENS = 25_000
+
+
+class TooManyTokens(Exception):
+    """Raised by the post-lexer at the token past MAX_TOKENS."""
+
+    def __init__(self, token: Token):
+        super().__init__(token)
+        self.token = token
+
+
 class BlocksTooDeep(Exception):
     """Raised by the post-lexer at the first `{` that opens a block deeper than MAX_BLOCK_DEPTH."""
 
@@ -41,7 +55,9 @@ class _Brackets:
     def process(self, stream):
         self.open = []
         braces = 0
-        for token in stream:
+        for count, token in enumerate(stream):
+            if count >= MAX_TOKENS:
+                raise TooManyTokens(token)
             if token.type in ("LSQB", "LBRACE"):
                 self.open.append(token)
                 braces += token.type == "LBRACE"
@@ -67,6 +83,13 @@ def _parser() -> tuple[Lark, _Brackets]:
         maybe_placeholders=True,
     )
     return lark, postlex
+
+
+TOO_LARGE_HELP = "a spec holds settings, not data: put long texts and lists in a data file"
+
+
+def too_large(size: int) -> str:
+    return f"the spec is {size:,} bytes; a spec may be at most {MAX_SPEC_BYTES:,} bytes (1 MiB)"
 
 
 def token_span(path: str, token: Token) -> Span:
@@ -149,8 +172,18 @@ def parse(text: str, path: str = "<spec>", start: str = "document") -> tuple[Tre
         history.append(token)
         return token
 
+    if len(text) > MAX_SPEC_BYTES:
+        diags.error("FT113", too_large(len(text.encode("utf-8", "replace"))), Span(path, 1, 1, 1, 2), TOO_LARGE_HELP)
+        return None, diags
     try:
         return lark.parse(text, start=start), diags
+    except TooManyTokens as err:
+        diags.error(
+            "FT114",
+            f"the spec has more than {MAX_TOKENS:,} tokens (names, values, brackets)",
+            token_span(path, err.token),
+            "a spec holds settings, not data: put long lists of prompts or examples in a data file",
+        )
     except BlocksTooDeep as err:
         diags.error(
             "FT111",

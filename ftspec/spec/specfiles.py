@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from ..diagnostics import Diagnostics, Span
+from .parser import MAX_SPEC_BYTES, TOO_LARGE_HELP, too_large
 
 PROJECT_MARKERS = (".git", "pyproject.toml", "ftspec.toml")
 
@@ -45,6 +46,10 @@ def read_spec(path: Path, diags: Diagnostics, span: Span | None = None, what: st
         diags.error("FT301", f"{what} path `{display_path(path)}` is not a regular file", span)
         return None
     try:
+        size = path.stat().st_size if path.is_file() else 0
+        if size > MAX_SPEC_BYTES:  # refused before it is read: it may be gigabytes
+            diags.error("FT113", too_large(size), span, TOO_LARGE_HELP)
+            return None
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         diags.error(
