@@ -37,7 +37,7 @@ def type_fault(key: str, column: str, value: Any) -> tuple[str, str] | None:
             return None
         return (
             f"the label in `{column}` is {kind_of(value)}, not a string or a whole number",
-            "write the label as text, such as \"positive\", one of `data.labels`",
+            'write the label as text, such as "positive", one of `data.labels`',
         )
     if key in TEXT_KEYS:
         return (

@@ -12,7 +12,9 @@ from ftspec.cli.main import main
 from ftspec.diagnostics import FtspecError
 from ftspec.render.write import write_files
 
-SPEC = 'name = "demo"\ndata {\n  train = "d.txt"\n  format = text\n}\n' + "strategy scratch { }\ntokenizer { train = true }\n"
+SPEC = (
+    'name = "demo"\ndata {\n  train = "d.txt"\n  format = text\n}\nstrategy scratch { }\ntokenizer { train = true }\n'
+)
 
 
 @pytest.fixture
