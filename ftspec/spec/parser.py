@@ -20,6 +20,9 @@ def grammar_path() -> Path:
 # Blocks nested deeper than this are refused (FT111) while lexing: no block nests in another at all, and
 # every phase after the parser recurses once per level (lists have their own cap, in lowering).
 MAX_BLOCK_DEPTH = 16
+# Brackets of both kinds open at once: past this the parser is not even asked (lowering refuses lists
+# deeper than 16 with FT005; a spec of 20,000 `[` would still take seconds to parse first).
+MAX_OPEN = 64
 
 
 # A spec is a page of settings: a file larger than this (FT113), or with more tokens (FT114), is refused
@@ -36,12 +39,12 @@ class TooManyTokens(Exception):
         self.token = token
 
 
-class BlocksTooDeep(Exception):
-    """Raised by the post-lexer at the first `{` that opens a block deeper than MAX_BLOCK_DEPTH."""
+class TooDeep(Exception):
+    """Raised by the post-lexer at the first opener past MAX_BLOCK_DEPTH blocks or MAX_OPEN brackets."""
 
-    def __init__(self, token: Token):
-        super().__init__(token)
-        self.token = token
+    def __init__(self, token: Token, message: str):
+        super().__init__(message)
+        self.token, self.message = token, message
 
 
 class _Brackets:
@@ -62,7 +65,9 @@ class _Brackets:
                 self.open.append(token)
                 braces += token.type == "LBRACE"
                 if braces > MAX_BLOCK_DEPTH:
-                    raise BlocksTooDeep(token)
+                    raise TooDeep(token, f"blocks nest more than {MAX_BLOCK_DEPTH} deep")
+                if len(self.open) > MAX_OPEN:
+                    raise TooDeep(token, f"brackets nest more than {MAX_OPEN} deep")
             elif token.type in ("RSQB", "RBRACE") and self.open:
                 braces -= self.open.pop().type == "LBRACE"
             if token.type == "_NL" and self.open and self.open[-1].type == "LSQB":
@@ -184,13 +189,9 @@ def parse(text: str, path: str = "<spec>", start: str = "document") -> tuple[Tre
             token_span(path, err.token),
             "a spec holds settings, not data: put long lists of prompts or examples in a data file",
         )
-    except BlocksTooDeep as err:
-        diags.error(
-            "FT111",
-            f"blocks nest more than {MAX_BLOCK_DEPTH} deep",
-            token_span(path, err.token),
-            "blocks do not nest: close each block with `}` before opening the next",
-        )
+    except TooDeep as err:
+        help = "blocks do not nest, and no setting takes lists nested so deep: close what is open first"
+        diags.error("FT111", err.message, token_span(path, err.token), help)
     except UnexpectedCharacters as err:
         line_text = text.split("\n")[err.line - 1].removesuffix("\r")  # lines as Lark counts them
         char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
