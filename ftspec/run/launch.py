@@ -21,6 +21,7 @@ from ..cli.console import print_diagnostics, report, shown
 from ..diagnostics import Diagnostics, FtspecError
 from ..inputs.modelinfo import cached_file, hub_cache_choice
 from ..render.files import LAUNCH, render
+from ..render.write import output_error
 from .provenance import RUN_FILE, changes, provenance, provenance_markdown, read_run
 from .rundir import RunLock, claim
 
@@ -197,6 +198,9 @@ def run(
             return train_in(result, data, dependency_hash, force, offline)
     except FtspecError as err:  # the lock is held, or the disk refused a write
         report(list(err.diagnostics), result.sources, path)
+        return 1
+    except OSError as err:  # the model card's provenance could not be appended
+        report([output_error(plan.output.dir, err, span)], result.sources, path)
         return 1
 
 

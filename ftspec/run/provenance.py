@@ -139,7 +139,7 @@ def provenance(plan: Plan, spec_files: dict, dependency_hash: str | None, previo
 
 
 # What `changes` names for each part of the record that decides a run.
-PARTS = {"plan": "settings", "data": "data", "base": "base model", "ftspec": "ftspec", "versions": "training stack"}
+PARTS = {"plan": "plan", "data": "data", "base": "base model", "ftspec": "ftspec", "versions": "training stack"}
 
 
 def changes(previous: dict | None, record: dict) -> list[str]:
