@@ -233,7 +233,7 @@ def files_digest(paths, cache):
     for path in map(Path, map(str, paths)):
         inside = sorted(path.rglob("*")) if path.is_dir() else [path]
         for file in inside:
-            name = file.relative_to(path) if path.is_dir() else file.name
+            name = file.relative_to(path) if path.is_dir() else Path(file.name)
             if file.is_file() and not any(part.startswith(".") for part in name.parts):
                 line = f"{name.as_posix()}\0{file_digest(file, cache)}\0"
                 digest.update(line.encode())
