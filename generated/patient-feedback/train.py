@@ -511,10 +511,10 @@ def main():
 
     accelerator.register_for_checkpointing(scheduler)
     step, epoch, seen = 0, 0, 0
-    # The main process reads the files and checkpoints once; every process gets its answer.
-    main = accelerator.is_main_process
-    identity = broadcast_object_list([run_identity() if main else None])[0]
-    resumed = broadcast_object_list([resume_point(identity, log) if main else None])[0]
+    # The main process (lead) reads files and checkpoints once; every process gets the answer.
+    lead = accelerator.is_main_process
+    identity = broadcast_object_list([run_identity() if lead else None])[0]
+    resumed = broadcast_object_list([resume_point(identity, log) if lead else None])[0]
     if resumed:
         directory, progress = resumed
         accelerator.load_state(directory)
