@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import fuzzing  # noqa: E402  (it lives beside the tests that share it)
+import fuzzing_data  # noqa: E402
 
 BATCH = 5000
 
@@ -32,13 +33,21 @@ def run_kind(kind: str, examples: int, specs: Path, out: Path, rng_seed: int, sh
     counts: Counter = Counter()
     failures: list[tuple[str, str, str]] = []
     slowest: list[str] = []
-    strategy = {"grammar": fuzzing.documents(), "mutants": fuzzing.mutants(), "overrides": fuzzing.overrides()}[kind]
+    strategy = {
+        "grammar": fuzzing.documents(),
+        "mutants": fuzzing.mutants(),
+        "overrides": fuzzing.overrides(),
+        "data": fuzzing_data.data_files(),
+        "nesting": fuzzing_data.nestings(),
+    }[kind]
 
     def attempt(value) -> None:
         started = time.perf_counter()
         try:
             if kind == "overrides":
                 outcome = fuzzing.check_overrides(specs / fuzzing.SHIPPED[0], value, out)
+            elif kind == "data":
+                outcome = fuzzing_data.check_data_file(value, specs)
             else:
                 outcome = fuzzing.check_text(value, specs, out, grammatical=kind == "grammar")
         except Exception as err:  # every failure is recorded, none stops the run

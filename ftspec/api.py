@@ -8,9 +8,6 @@ write(files, out)     write them atomically
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,25 +101,12 @@ def compile_spec(
     return result
 
 
-def write(files: dict[str, str], out_dir: Path) -> None:
+def write(files: dict[str, str], out_dir: Path, span=None) -> None:
     """Replace ``out_dir``'s generated files atomically: a failure leaves the previous output intact.
 
-    Files are written to a fresh sibling directory, then swapped in with renames;
-    anything else already in ``out_dir`` (a run's checkpoints, say) is kept.
+    Files are written to a fresh sibling directory, then swapped in with renames; anything else
+    already in ``out_dir`` (a run's checkpoints, say) is kept. An OS error raises FtspecError (FT309).
     """
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        for name, text in files.items():
-            target = staging / name
-            target.write_text(text, encoding="utf-8")
-            if name.endswith(".sh"):
-                target.chmod(0o755)
-        if not out_dir.exists():
-            staging.rename(out_dir)
-            return
-        for name in files:
-            os.replace(staging / name, out_dir / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    from .render.write import write_files
+
+    write_files(files, out_dir, span)

@@ -53,9 +53,10 @@ UNLOCATED = {
 # Syntax errors: a spec written from the grammar must never get one.
 SYNTAX = {"FT001", "FT002", "FT004", "FT005"}
 
-# Examples per generator in the default test run (about 40 s on two cores); FTSPEC_FUZZ_EXAMPLES and
+# Examples per generator in the default test run (about 60 s on two cores; `data` and `nesting` are in
+# tests/fuzzing_data.py); FTSPEC_FUZZ_EXAMPLES and
 # `bench/fuzz.py N` split their total in the same proportions.
-DEFAULT_EXAMPLES = {"grammar": 1200, "mutants": 1200, "overrides": 400}
+DEFAULT_EXAMPLES = {"grammar": 1200, "mutants": 1200, "overrides": 400, "data": 300, "nesting": 100}
 
 
 def split(total: int) -> dict[str, int]:

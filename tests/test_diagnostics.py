@@ -2,13 +2,16 @@
 
 A case is `diagnostics/FTnnn-what.ft`; its first line may be `# args: ...` for
 extra command-line arguments of `ftspec check`, or `# command: ...` for another
-command and its arguments (for the codes only `run` reports). `FTnnn-what.expected`
+command and its arguments (for the codes only `run` reports), then `# locked: DIR` to hold the run
+lock of DIR during the command, as a run in progress would. `FTnnn-what.expected`
 holds the exit code and what the command prints on stderr; `pytest --update-golden`
 rewrites them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import re
 import shlex
 from pathlib import Path
@@ -23,14 +26,22 @@ FILES = sorted(CASES.glob("FT*.ft"))
 
 
 def run_case(path: Path, monkeypatch, capsys) -> str:
-    first = path.read_text(encoding="utf-8").splitlines()[0]
+    first, second = [*path.read_text(encoding="utf-8").splitlines(), ""][:2]
     command, args = "check", []
     if first.startswith("# args:"):
         args = shlex.split(first[len("# args:") :])
     elif first.startswith("# command:"):
         command, *args = shlex.split(first[len("# command:") :])
     monkeypatch.chdir(CASES)
-    status = main([command, path.name, *args])
+    with contextlib.ExitStack() as held:
+        if second.startswith("# locked:"):
+            held_file = CASES / second[len("# locked:") :].strip() / ".ftspec-lock"
+            held.callback(held_file.unlink, missing_ok=True)
+            lock = held.enter_context(held_file.open("w"))
+            lock.write("pid 4242 on the test machine\n")
+            lock.flush()
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        status = main([command, path.name, *args])
     captured = capsys.readouterr()
     return f"exit: {status}\n{captured.err}"
 

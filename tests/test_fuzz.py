@@ -4,7 +4,7 @@ For every input — specs written from the grammar, broken copies of the shipped
 compiler answers with no errors or with errors that point into the file (see `fuzzing.UNLOCATED` for the few
 that may not), never with an exception or a hang, and every Python file it compiles parses.
 
-The default run is 2,800 examples (about 40 s on two cores). FTSPEC_FUZZ_EXAMPLES=N runs about N
+The default run is 3,200 examples (about 60 s on two cores). FTSPEC_FUZZ_EXAMPLES=N runs about N
 in total, split the same way; `bench/fuzz.py` runs the same properties outside pytest and reports speed.
 Run with `-s` to see the counts.
 """
@@ -30,6 +30,7 @@ from fuzzing import (
     overrides,
     split,
 )
+from fuzzing_data import check_data_file, data_files, nestings
 from hypothesis import HealthCheck, given, settings
 
 TOTAL = int(os.environ.get("FTSPEC_FUZZ_EXAMPLES") or 0)
@@ -114,3 +115,30 @@ def test_set_overrides(workspace):
 
     run()
     report("overrides", counts, started)
+
+
+def test_broken_data_files(workspace):
+    specs, _ = workspace
+    counts, started = Counter(), time.perf_counter()
+
+    @fuzz_settings("data")
+    @given(data_files())
+    def run(case):
+        tally(counts, check_data_file(case, specs))
+
+    run()
+    report("data", counts, started)
+    assert counts["compiled"] >= 1, counts  # some data files survive their mutations and pass the check
+
+
+def test_deep_nesting(workspace):
+    specs, out = workspace
+    counts, started = Counter(), time.perf_counter()
+
+    @fuzz_settings("nesting")
+    @given(nestings())
+    def run(text):
+        tally(counts, check_text(text, specs, out))
+
+    run()
+    report("nesting", counts, started)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from .. import api
+from ..diagnostics import FtspecError
 from ..inputs.hardware import PROFILES
 from ..planner.cost import cost, price
 from .console import print_diagnostics, report, shown
@@ -127,7 +128,11 @@ def cmd_compile(args) -> int:
     print_diagnostics(result)
     if _failed(result, args.strict):
         return 1
-    api.write(result.files, result.out_dir)
+    try:
+        api.write(result.files, result.out_dir)
+    except FtspecError as err:
+        report(list(err.diagnostics), result.sources, result.loaded.path)
+        return 1
     print(f"wrote {len(result.files)} files to {shown(result.out_dir)}")
     return 0
 

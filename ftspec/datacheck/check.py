@@ -25,6 +25,7 @@ from ..spec.loader import display_path
 from .overlong import Overlong
 from .quality import QualityReport, Tally, TokenCounter, quality_warnings, tokenizer_file
 from .rows import DataFile, Row, read_rows
+from .types import type_fault
 
 LIMIT = 5  # faults of one kind shown per file; the rest are counted
 ROLES = ("system", "user", "assistant", "tool")
@@ -194,6 +195,11 @@ def _check_row(plan: Plan, data: DataFile, row: Row, needs: list[Need], uses: di
     for need in needs:
         value, use = row.values.get(need.column, MISSING), uses[need.column]
         use.present = use.present or value is not MISSING
+        typed = value is not MISSING and row.kind in ("json", "parquet")
+        fault = type_fault(need.key, need.column, value) if typed else None
+        if fault is not None:
+            faults.add("FT610", fault[0] + data.where(row), data.at(row, need.column), fault[1], row.line)
+            continue
         if need.key == "messages" and not _is_empty(value):
             fault = _chat_fault(value)
             if fault is not None:

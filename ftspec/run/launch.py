@@ -10,16 +10,20 @@ import importlib.util
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 
 from .. import api
 from ..cli.console import print_diagnostics, report, shown
-from ..diagnostics import Diagnostics
+from ..diagnostics import Diagnostics, FtspecError
 from ..inputs.modelinfo import cached_file, hub_cache_choice
 from ..render.files import LAUNCH, render
-from .provenance import RUN_FILE, provenance, provenance_markdown, read_run
+from ..render.write import output_error
+from .provenance import RUN_FILE, changes, provenance, provenance_markdown, read_run
+from .rundir import RunLock, claim
 
 STACK = ("torch", "transformers", "peft", "accelerate", "datasets")
 # Lines the training stack prints that say nothing to a user (see STACK.md).
@@ -45,39 +49,63 @@ def offline_switch() -> str | None:
     return None
 
 
-def offline_misses(plan) -> Diagnostics:
-    """FT305: in offline mode, a hub model or tokenizer missing from the local cache, found before launching
-    (the training stack would fail with a traceback after loading everything else)."""
-    found = Diagnostics()
-    switch = offline_switch()
-    if switch is None:
-        return found
+# How long `ftspec run` waits for the hub to answer before deciding it cannot be reached.
+HUB_PROBE_SECONDS = 3.0
+
+
+def hub_reachable(timeout: float = HUB_PROBE_SECONDS) -> bool:
+    """Whether a TCP connection to the hub (HF_ENDPOINT, else huggingface.co) opens within ``timeout``."""
+    endpoint = urllib.parse.urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+        with socket.create_connection((endpoint.hostname or "huggingface.co", port), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def hub_wants(plan) -> list[tuple]:
+    """The hub models and tokenizers a run downloads: (what, repo, revision, a file it has, spec block and key)."""
     wanted = []
     if plan.base.source == "hub":
         wanted.append(("base model", plan.base.model, plan.base.revision, "config.json", ("base", "model")))
     if plan.tokenizer.source == "named" and plan.inputs.tokenizer_dir is None:
         wanted.append(("tokenizer", plan.tokenizer.model, None, "tokenizer_config.json", ("tokenizer", "model")))
-    for what, repo, revision, filename, (block, key) in wanted:
-        if cached_file(repo, revision, filename) is not None:
-            continue
+    return wanted
+
+
+def offline_misses(plan) -> tuple[Diagnostics, bool]:
+    """FT305 for each hub model or tokenizer the run cannot get, found before launching (the training stack
+    would fail with tracebacks, after a minute of retries when no hub answers); and whether to run offline.
+
+    With offline mode on, what the local cache lacks is missing. With it off, a short probe decides: a hub
+    that answers serves what is missing; when none answers, the cache must have everything, and the run
+    then goes offline rather than retry.
+    """
+    found, wanted = Diagnostics(), hub_wants(plan)
+    switch = offline_switch()
+    if not wanted or (switch is None and hub_reachable()):
+        return found, False
+    missing = [want for want in wanted if cached_file(want[1], want[2], want[3]) is None]
+    why = f"offline mode is on ({switch}={os.environ[switch]})" if switch else "the hub cannot be reached"
+    for what, repo, revision, _, (block, key) in missing:
         found.error(
             "FT305",
-            f"{what} `{repo}` (revision {revision or 'main'}) is not in the local Hugging Face cache, "
-            f"and offline mode is on ({switch}={os.environ[switch]})",
+            f"{what} `{repo}` (revision {revision or 'main'}) is not in the local Hugging Face cache, and {why}",
             plan.inputs.sources.at(block, key),
             f"download it where there is network (`hf download {repo}`) into the cache this run reads "
             f"({hub_cache_choice()[1]}), or set `{key}` to a local directory",
         )
-    return found
+    return found, switch is None
 
 
-def environment(plan) -> dict[str, str]:
-    """The launch environment: offline when nothing needs the hub, CPU process groups on CPU."""
+def environment(plan, offline: bool = False) -> dict[str, str]:
+    """The launch environment: offline when nothing needs the hub (or no hub answers), CPU process groups on CPU."""
     env = dict(os.environ)
     env.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     env.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if plan.offline:
+    if plan.offline or offline:
         for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
             env.setdefault(name, "1")
     if plan.hardware.accelerator == "cpu":
@@ -143,9 +171,14 @@ def run(
         )
         return 1
     loaded, plan = result.loaded, result.plan
-    misses = offline_misses(plan)
+    misses, offline = offline_misses(plan)
     if misses:
         report(misses, result.sources, path)
+        return 1
+    span = plan.inputs.sources.at("output", "dir")
+    claimed = claim(plan.output.dir, plan.name, span, force)
+    if claimed:
+        report(claimed, result.sources, path)
         return 1
     dependency_hash = None
     if loaded.dependency is not None:
@@ -160,16 +193,23 @@ def run(
         if status != 0:
             return status
         dependency_hash = (read_run(loaded.dependency.output_dir) or {}).get("content_hash")
-    run_dir = plan.output.dir
-    record = provenance(plan, loaded.files, dependency_hash)
-    previous = read_run(run_dir)
-    if previous is not None and previous.get("name") != plan.name and not force:
-        print(
-            f"ftspec: {shown(run_dir)} holds the results of spec `{previous.get('name')}`, not `{plan.name}`\n"
-            "  help: give this spec its own `output { dir = ... }`, or pass --force to replace them",
-            file=sys.stderr,
-        )
+    try:
+        with RunLock(plan.output.dir, span):
+            return train_in(result, data, dependency_hash, force, offline)
+    except FtspecError as err:  # the lock is held, or the disk refused a write
+        report(list(err.diagnostics), result.sources, path)
         return 1
+    except OSError as err:  # the model card's provenance could not be appended
+        report([output_error(plan.output.dir, err, span)], result.sources, path)
+        return 1
+
+
+def train_in(result: api.Result, data, dependency_hash: str | None, force: bool, offline: bool) -> int:
+    """Train in a claimed and locked run directory: skipped when up to date, resumed when it can be."""
+    loaded, plan = result.loaded, result.plan
+    run_dir = plan.output.dir
+    previous = read_run(run_dir)
+    record = provenance(plan, loaded.files, dependency_hash, previous)
     same = previous is not None and previous.get("content_hash") == record["content_hash"] and not force
     if same and previous.get("status") == "finished":
         print(
@@ -177,26 +217,30 @@ def run(
             "(--force trains it again)"
         )
         return 0
-    if not same:
-        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # another plan or data: start afresh
+    if not same and (run_dir / "checkpoints").is_dir():
+        why = "--force" if force else "its " + " and ".join(changes(previous, record)) + " changed"
+        print(f"ftspec: {plan.name} starts afresh ({why}): the checkpoints of its last run are removed", flush=True)
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     print(data.table(), flush=True)
-    api.write(render(plan, run_dir), run_dir)
+    span = plan.inputs.sources.at("output", "dir")
+    api.write(render(plan, run_dir), run_dir, span)
     # The spec and every file it extends, as they were when this run started.
-    api.write({path.name: loaded.texts[name] for name, path in loaded.files.items()}, run_dir / "spec")
-    api.write({"data-report.json": data.to_json(run_dir)}, run_dir)
+    api.write({path.name: loaded.texts[name] for name, path in loaded.files.items()}, run_dir / "spec", span)
+    api.write({"data-report.json": data.to_json(run_dir)}, run_dir, span)
     write_run(run_dir, record, "running")
-    resuming = " (resuming)" if same and (run_dir / "checkpoints").is_dir() else ""
+    resuming = " (resuming)" if same and complete_checkpoints(run_dir) else ""
     print(
         f"ftspec: training {plan.name} in {shown(run_dir)} ({plan.hardware.target}, "
         f"precision {plan.hardware.precision}){resuming}",
         flush=True,
     )
-    status = launch(run_dir, "train.py", environment(plan))
+    status = launch(run_dir, "train.py", environment(plan, offline))
     if status != 0:
         print(f"ftspec: training {plan.name} failed with exit code {status} (its output is above)", file=sys.stderr)
+        # Should even this write fail (a full disk), run.json still says `running`: the next run resumes.
         write_run(run_dir, record, "failed")
         return 1
-    status = run_eval(plan)
+    status = run_eval(plan, offline)
     if status == 0:
         write_run(run_dir, record, "finished")
         with (run_dir / "README.md").open("a", encoding="utf-8") as card:
@@ -204,15 +248,20 @@ def run(
     return status
 
 
+def complete_checkpoints(run_dir: Path) -> list[Path]:
+    """Checkpoints whose save finished (progress.json is written last); train.py verifies them further."""
+    return sorted(p.parent for p in (run_dir / "checkpoints").glob("step-*/progress.json") if p.parent.suffix != ".tmp")
+
+
 def write_run(run_dir: Path, record: dict, status: str) -> None:
     """run.json with the run's status: `running` (or `failed`) runs resume, `finished` ones are up to date."""
     api.write({RUN_FILE: json.dumps({**record, "status": status}, indent=2, sort_keys=True) + "\n"}, run_dir)
 
 
-def run_eval(plan) -> int:
+def run_eval(plan, offline: bool = False) -> int:
     """Run the evaluation harness of a trained run directory."""
     print(f"ftspec: evaluating {plan.name}", flush=True)
-    status = stream([sys.executable, "eval.py"], plan.output.dir, environment(plan))
+    status = stream([sys.executable, "eval.py"], plan.output.dir, environment(plan, offline))
     if status != 0:
         print(f"ftspec: evaluating {plan.name} failed with exit code {status} (its output is above)", file=sys.stderr)
         return 1
@@ -241,9 +290,9 @@ def evaluate(path: Path, overrides: tuple[str, ...] = (), target: str | None = "
             file=sys.stderr,
         )
         return 1
-    misses = offline_misses(plan)
+    misses, offline = offline_misses(plan)
     if misses:
         report(misses, result.sources, path)
         return 1
     api.write({"eval.py": render(plan, plan.output.dir)["eval.py"]}, plan.output.dir)
-    return run_eval(plan)
+    return run_eval(plan, offline)

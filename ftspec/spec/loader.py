@@ -25,37 +25,11 @@ from .compose import extend, override
 from .lower import lower, lower_value
 from .parser import parse
 from .schema import PEFT_KINDS, Spec
+from .specfiles import display_path, project_root, read_spec, resolved, spec_chain_ok
 from .validate import SourceMap, validate
 
-PROJECT_MARKERS = (".git", "pyproject.toml", "ftspec.toml")
 Buffers = Mapping[Path, str] | None  # texts that stand in for files on disk, by resolved path
-
-
-def display_path(path: Path) -> str:
-    """A path as diagnostics show it: relative to the working directory when below it."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def resolved(path: Path) -> Path:
-    """``path`` made absolute with its symlinks resolved; only made absolute when they loop.
-
-    `Path.resolve` raises RuntimeError on a symlink loop; the file is then reported as unreadable where it is used.
-    """
-    try:
-        return path.resolve()
-    except (RuntimeError, OSError):
-        return Path(os.path.abspath(path))
-
-
-def project_root(directory: Path) -> Path:
-    """The nearest ancestor holding `.git`, `pyproject.toml` or `ftspec.toml`; else ``directory``."""
-    for candidate in (directory, *directory.parents):
-        if any((candidate / marker).exists() for marker in PROJECT_MARKERS):
-            return candidate
-    return directory
+__all__ = ["Buffers", "Loaded", "display_path", "load", "project_root", "resolved"]
 
 
 @dataclass
@@ -107,32 +81,6 @@ class Loaded:
         return digest.hexdigest()
 
 
-def _read(path: Path, diags: Diagnostics, span: Span | None = None, what: str = "spec") -> str | None:
-    if span is not None and path.exists() and not path.is_file() and not path.is_dir():
-        # A spec named by another (`extends`) must be a regular file: reading /dev/zero never ends,
-        # a FIFO or /dev/stdin waits forever. A path the user types on the command line may be a pipe.
-        diags.error("FT301", f"{what} path `{display_path(path)}` is not a regular file", span)
-        return None
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        diags.error(
-            "FT301",
-            f"{what} file `{display_path(path)}` does not exist",
-            span,
-            "check the path; relative paths start from the directory of the spec that names them",
-        )
-    except IsADirectoryError:
-        diags.error("FT301", f"{what} path `{display_path(path)}` is a directory, not a file", span)
-    except UnicodeDecodeError as err:
-        diags.error("FT301", f"{what} file `{display_path(path)}` is not UTF-8 text (byte {err.start})", span)
-    except OSError as err:
-        diags.error("FT301", f"cannot read {what} file `{display_path(path)}`: {err.strerror}", span)
-    except ValueError:  # a NUL character in the path: no file system can name it
-        diags.error("FT301", f"{what} path {str(path)!r} contains a NUL character", span)
-    return None
-
-
 def _document(
     path: Path,
     texts: dict,
@@ -143,7 +91,7 @@ def _document(
     buffers: Buffers = None,
 ) -> Document | None:
     """Parse ``path`` and everything it extends into one composed Document."""
-    text = buffers[path] if buffers and path in buffers else _read(path, diags, span)
+    text = buffers[path] if buffers and path in buffers else read_spec(path, diags, span)
     if text is None:
         return None
     shown = display_path(path)
@@ -158,6 +106,8 @@ def _document(
     if parent_setting is None or parent_setting.value.kind != "string":
         return doc  # a non-string `extends` is reported by validation
     parent_path = resolved(path.parent / parent_setting.value.value)
+    if not spec_chain_ok(parent_path, stack, parent_setting.value.span, "extends", diags):
+        return None
     if parent_path in stack or parent_path == path:
         chain = " -> ".join(p.name for p in (*stack, path, parent_path))
         diags.error(
@@ -350,6 +300,8 @@ def _resolve_base(loaded: Loaded, stack: tuple[Path, ...], buffers: Buffers = No
         return
     dep_path = loaded.resolve("base", "spec", base.spec)
     span = loaded.sources.at("base", "spec")
+    if not spec_chain_ok(dep_path, stack, span, "base.spec", loaded.diagnostics):
+        return
     if dep_path in stack:
         chain = " -> ".join(p.name for p in (*stack, dep_path))
         loaded.diagnostics.error(

@@ -35,36 +35,43 @@ def _node_span(path: str, node: Tree) -> Span:
     return Span(path, meta.line, meta.column, meta.end_line, meta.end_column)
 
 
+_SPECIAL = re.compile(r"\\(.?)|\0", re.DOTALL)
+
+
 def unescape(token: Token, path: str, diags: Diagnostics) -> str:
-    """The text of a string token with its escapes applied; unknown escapes are FT003."""
+    """The text of a string token with its escapes applied; unknown escapes are FT003.
+
+    Only the escapes and NULs are visited (a regular expression finds them), so a long string costs
+    one pass over its text.
+    """
     body = str(token)[1:-1]
+    if "\\" not in body and "\0" not in body:
+        return body
     out: list[str] = []
-    i = 0
-    while i < len(body):
-        char = body[i]
-        if char == "\0":
+    done = 0
+    for match in _SPECIAL.finditer(body):
+        out.append(body[done : match.start()])
+        done = match.end()
+        column = token.column + 1 + match.start()
+        if match.group(0) == "\0":
             # Outside strings the lexer refuses NUL; inside, it would reach paths (where the OS refuses it
             # with ValueError) and generated files, so it is refused here the same way.
-            column = token.column + 1 + i
             diags.error("FT001", "unexpected character `\\0`", Span(path, token.line, column, token.line, column + 1))
-            i += 1
-        elif char == "\\" and i + 1 < len(body):
-            nxt = body[i + 1]
-            if nxt in _ESCAPES:
-                out.append(_ESCAPES[nxt])
-            else:
-                column = token.column + 1 + i
-                diags.error(
-                    "FT003",
-                    f"unknown escape sequence `\\{nxt}`",
-                    Span(path, token.line, column, token.line, column + 2),
-                    'strings know `\\"`, `\\\\`, `\\n`, `\\t` and `\\r`; write a backslash as `\\\\`',
-                )
-                out.append(nxt)
-            i += 2
+            continue
+        nxt = match.group(1)
+        if not nxt:  # a trailing backslash cannot end a string token; kept as written
+            out.append("\\")
+        elif nxt in _ESCAPES:
+            out.append(_ESCAPES[nxt])
         else:
-            out.append(char)
-            i += 1
+            diags.error(
+                "FT003",
+                f"unknown escape sequence `\\{nxt}`",
+                Span(path, token.line, column, token.line, column + 2),
+                'strings know `\\"`, `\\\\`, `\\n`, `\\t` and `\\r`; write a backslash as `\\\\`',
+            )
+            out.append(nxt)
+    out.append(body[done:])
     return "".join(out)
 
 

@@ -17,8 +17,38 @@ def grammar_path() -> Path:
     return packaged if packaged.exists() else Path(__file__).parents[2] / "grammar" / "ftspec.lark"
 
 
+# Blocks nested deeper than this are refused (FT111) while lexing: no block nests in another at all, and
+# every phase after the parser recurses once per level (lists have their own cap, in lowering).
+MAX_BLOCK_DEPTH = 16
+# Brackets of both kinds open at once: past this the parser is not even asked (lowering refuses lists
+# deeper than 16 with FT005; a spec of 20,000 `[` would still take seconds to parse first).
+MAX_OPEN = 64
+
+
+# A spec is a page of settings: a file larger than this (FT113), or with more tokens (FT114), is refused
+# before it costs seconds and gigabytes to parse. A list of 10,000 prompts still fits.
+MAX_SPEC_BYTES = 1 << 20
+MAX_TOKENS = 25_000
+
+
+class TooManyTokens(Exception):
+    """Raised by the post-lexer at the token past MAX_TOKENS."""
+
+    def __init__(self, token: Token):
+        super().__init__(token)
+        self.token = token
+
+
+class TooDeep(Exception):
+    """Raised by the post-lexer at the first opener past MAX_BLOCK_DEPTH blocks or MAX_OPEN brackets."""
+
+    def __init__(self, token: Token, message: str):
+        super().__init__(message)
+        self.token, self.message = token, message
+
+
 class _Brackets:
-    """Post-lexer: drops newlines inside `[...]` and remembers unclosed openers."""
+    """Post-lexer: drops newlines inside `[...]`, remembers unclosed openers, bounds block nesting."""
 
     always_accept = ("_NL",)
 
@@ -27,11 +57,19 @@ class _Brackets:
 
     def process(self, stream):
         self.open = []
-        for token in stream:
+        braces = 0
+        for count, token in enumerate(stream):
+            if count >= MAX_TOKENS:
+                raise TooManyTokens(token)
             if token.type in ("LSQB", "LBRACE"):
                 self.open.append(token)
+                braces += token.type == "LBRACE"
+                if braces > MAX_BLOCK_DEPTH:
+                    raise TooDeep(token, f"blocks nest more than {MAX_BLOCK_DEPTH} deep")
+                if len(self.open) > MAX_OPEN:
+                    raise TooDeep(token, f"brackets nest more than {MAX_OPEN} deep")
             elif token.type in ("RSQB", "RBRACE") and self.open:
-                self.open.pop()
+                braces -= self.open.pop().type == "LBRACE"
             if token.type == "_NL" and self.open and self.open[-1].type == "LSQB":
                 continue
             yield token
@@ -50,6 +88,13 @@ def _parser() -> tuple[Lark, _Brackets]:
         maybe_placeholders=True,
     )
     return lark, postlex
+
+
+TOO_LARGE_HELP = "a spec holds settings, not data: put long texts and lists in a data file"
+
+
+def too_large(size: int) -> str:
+    return f"the spec is {size:,} bytes; a spec may be at most {MAX_SPEC_BYTES:,} bytes (1 MiB)"
 
 
 def token_span(path: str, token: Token) -> Span:
@@ -132,8 +177,21 @@ def parse(text: str, path: str = "<spec>", start: str = "document") -> tuple[Tre
         history.append(token)
         return token
 
+    if len(text) > MAX_SPEC_BYTES:
+        diags.error("FT113", too_large(len(text.encode("utf-8", "replace"))), Span(path, 1, 1, 1, 2), TOO_LARGE_HELP)
+        return None, diags
     try:
         return lark.parse(text, start=start), diags
+    except TooManyTokens as err:
+        diags.error(
+            "FT114",
+            f"the spec has more than {MAX_TOKENS:,} tokens (names, values, brackets)",
+            token_span(path, err.token),
+            "a spec holds settings, not data: put long lists of prompts or examples in a data file",
+        )
+    except TooDeep as err:
+        help = "blocks do not nest, and no setting takes lists nested so deep: close what is open first"
+        diags.error("FT111", err.message, token_span(path, err.token), help)
     except UnexpectedCharacters as err:
         line_text = text.split("\n")[err.line - 1].removesuffix("\r")  # lines as Lark counts them
         char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""

@@ -9,6 +9,7 @@ Launch it from this directory with
 Relative paths below start from this file's directory.
 """
 
+import hashlib
 import importlib.util
 import json
 import math
@@ -17,11 +18,12 @@ import sys
 import time
 from functools import partial
 from pathlib import Path
+from types import ModuleType
 
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, broadcast_object_list, set_seed
 from datasets import load_dataset
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from torch.utils.data import DataLoader
@@ -101,6 +103,22 @@ SAVE_EVERY = None
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
 PLAN_ID = "a1ee7805c630d9f3"
+# A checkpoint is resumed only by a run with the same constants, data and base (see run_identity);
+# these constants do not change the trained weights, so editing them keeps the checkpoints.
+NOT_IDENTITY = (
+    "ADAPTER_DIR",
+    "CHECKPOINT_DIR",
+    "HASH_CACHE",
+    "HERE",
+    "KEEP_LAST",
+    "LOG_EVERY",
+    "METRICS_FILE",
+    "MODEL_DIR",
+    "NOT_IDENTITY",
+    "SAVE_EVERY",
+)
+# File hashes by size and modification time, so an unchanged file is not read again.
+HASH_CACHE = CHECKPOINT_DIR / "file-hashes.json"
 IGNORE = -100  # the label of tokens that do not count in the loss
 
 
@@ -221,6 +239,117 @@ def build_model(tokenizer):
     return model
 
 
+def sha256_file(path):
+    """sha256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_digest(path, cache):
+    """sha256 of a file, taken from ``cache`` while its size and modification time are unchanged."""
+    stat = path.stat()
+    stamp = [stat.st_size, stat.st_mtime_ns]
+    if cache.get(str(path), [None, None])[:2] != stamp:
+        cache[str(path)] = stamp + [sha256_file(path)]
+    return cache[str(path)][2]
+
+
+def files_digest(paths, cache):
+    """One sha256 over the contents of ``paths`` (of every file inside, for a directory)."""
+    digest = hashlib.sha256()
+    for path in map(Path, map(str, paths)):
+        inside = sorted(path.rglob("*")) if path.is_dir() else [path]
+        for file in inside:
+            name = file.relative_to(path) if path.is_dir() else Path(file.name)
+            if file.is_file() and not any(part.startswith(".") for part in name.parts):
+                line = f"{name.as_posix()}\0{file_digest(file, cache)}\0"
+                digest.update(line.encode())
+    return digest.hexdigest()
+
+
+def run_identity():
+    """What decides the trained weights, as this script reads it now: its constants (also when edited
+    by hand), its data files and its base model, by content."""
+    constants = {
+        name: str(value).replace(str(HERE), ".")
+        for name, value in sorted(globals().items())
+        if name.isupper() and name not in NOT_IDENTITY
+        if not callable(value) and not isinstance(value, ModuleType)
+    }
+    try:
+        cache = json.loads(HASH_CACHE.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    text = json.dumps(constants, sort_keys=True)
+    identity = {"constants": hashlib.sha256(text.encode()).hexdigest()}
+    identity["data"] = files_digest([*TRAIN_FILES], cache)
+    try:
+        HASH_CACHE.parent.mkdir(parents=True, exist_ok=True)
+        HASH_CACHE.write_text(json.dumps(cache, sort_keys=True))
+    except OSError:
+        pass  # the cache only saves reading unchanged files again
+    return identity
+
+
+def checkpoint_files(directory):
+    """Size and sha256 of every file of a checkpoint but progress.json, by relative path."""
+    return {
+        file.relative_to(directory).as_posix(): [file.stat().st_size, sha256_file(file)]
+        for file in sorted(directory.rglob("*"))
+        if file.is_file() and file.name != "progress.json"
+    }
+
+
+def damage(directory, recorded):
+    """What is wrong with a checkpoint compared with what its save recorded, or None."""
+    if not recorded:
+        return "it records no file sizes and hashes"
+    for name, (size, digest) in sorted(recorded.items()):
+        file = directory / name
+        if not file.is_file():
+            return f"{name} is missing"
+        if file.stat().st_size != size:
+            return f"{name} has {file.stat().st_size} bytes, not {size}"
+        if sha256_file(file) != digest:
+            return f"{name} is not what was saved"
+    return None
+
+
+def resume_point(identity, log):
+    """The newest intact checkpoint of this identity, or None (the main process decides). Checkpoints
+    of another identity are removed and training restarts; a damaged one is passed over for the one
+    before. Each is said."""
+    found = None
+    for directory, state in reversed(checkpoints()):
+        saved = state.get("identity", {})
+        changed = [part for part in identity if saved.get(part) != identity[part]]
+        if changed:
+            log(
+                f"checkpoint {directory.name} was written for other {' and '.join(changed)}: "
+                "removed; training restarts from step 0"
+            )
+            shutil.rmtree(directory, ignore_errors=True)
+            continue
+        problem = found is None and damage(directory, state.get("files"))
+        if problem:
+            log(f"checkpoint {directory.name} is damaged ({problem}): skipped")
+        elif found is None:
+            found = directory, state
+    return found
+
+
+def write_failure(what, err):
+    """The message train.py stops with when writing ``what`` fails (a full disk, say)."""
+    reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return (
+        f"train.py: could not write {what} ({reason}); nothing half-written was kept. "
+        "Free some disk space if it is full, then run again: it resumes from the last complete checkpoint"
+    )
+
+
 def row_losses(model, batch):
     """Each row's summed cross-entropy over the tokens that count, and their number."""
     logits = model(
@@ -261,7 +390,11 @@ def save_atomically(directory, save):
     tmp = directory.with_name(directory.name + ".tmp")
     old = directory.with_name(directory.name + ".old")
     shutil.rmtree(tmp, ignore_errors=True)
-    save(tmp)
+    try:
+        save(tmp)
+    except (OSError, RuntimeError) as err:  # torch: a full disk is a RuntimeError
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise SystemExit(write_failure(directory.name, err)) from None
     if directory.exists():
         directory.rename(old)
     tmp.rename(directory)
@@ -269,14 +402,15 @@ def save_atomically(directory, save):
 
 
 def checkpoints():
-    """This plan's complete checkpoints, oldest first; a half-written one has no progress.json."""
+    """Complete checkpoints, oldest first; a half-written one has no progress.json."""
     found = []
     for directory in sorted(CHECKPOINT_DIR.glob("step-*")):
         progress = directory / "progress.json"
         if directory.suffix != ".tmp" and progress.is_file():
-            state = json.loads(progress.read_text())
-            if state.get("plan") == PLAN_ID:
-                found.append((directory, state))
+            try:
+                found.append((directory, json.loads(progress.read_text())))
+            except (OSError, ValueError):
+                continue  # progress.json is written whole or not at all; an unreadable one is damage
     return found
 
 
@@ -309,23 +443,31 @@ def epoch_position(progress, processes):
     return progress["rows"] // rows_per_round
 
 
-def save_checkpoint(accelerator, step, epoch, seen):
+def save_checkpoint(accelerator, step, epoch, seen, identity):
     """Model, optimizer, schedule and random states, and where the data stands: written to a
-    temporary directory, then renamed, so a crash never leaves a checkpoint half written."""
+    temporary directory, then renamed, so a crash never leaves a checkpoint half written.
+    progress.json, written last, records the run's identity and every file's size and hash."""
     final = CHECKPOINT_DIR / f"step-{step:08d}"
     temporary = final.with_name(final.name + ".tmp")
     if accelerator.is_main_process:  # leftovers of an interrupted save are incomplete
         shutil.rmtree(temporary, ignore_errors=True)
         shutil.rmtree(final, ignore_errors=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(temporary)
-    accelerator.wait_for_everyone()
+    try:
+        accelerator.save_state(temporary)
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            progress = {"identity": identity, "step": step, "epoch": epoch}
+            progress["seen"] = seen
+            # The rows the whole group used in this epoch: a position for any number of processes.
+            progress["rows"] = seen * MICRO_BATCH_SIZE * accelerator.num_processes
+            progress["files"] = checkpoint_files(temporary)
+            (temporary / "progress.json").write_text(json.dumps(progress))
+            temporary.rename(final)
+    except (OSError, RuntimeError) as err:  # torch: a full disk is a RuntimeError
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise SystemExit(write_failure(f"checkpoint {final.name}", err)) from None
     if accelerator.is_main_process:
-        progress = {"plan": PLAN_ID, "step": step, "epoch": epoch, "seen": seen}
-        # The rows the whole group used in this epoch: a position for any number of processes.
-        progress["rows"] = seen * MICRO_BATCH_SIZE * accelerator.num_processes
-        (temporary / "progress.json").write_text(json.dumps(progress))
-        temporary.rename(final)
         for old, _ in checkpoints()[:-KEEP_LAST]:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
@@ -410,9 +552,12 @@ def main():
 
     accelerator.register_for_checkpointing(scheduler)
     step, epoch, seen = 0, 0, 0
-    resumable = checkpoints()
-    if resumable:
-        directory, progress = resumable[-1]
+    # The main process (lead) reads files and checkpoints once; every process gets the answer.
+    lead = accelerator.is_main_process
+    identity = broadcast_object_list([run_identity() if lead else None])[0]
+    resumed = broadcast_object_list([resume_point(identity, log) if lead else None])[0]
+    if resumed:
+        directory, progress = resumed
         accelerator.load_state(directory)
         step, epoch = progress["step"], progress["epoch"]
         seen = epoch_position(progress, processes)
@@ -498,10 +643,10 @@ def main():
                 window_loss, window_count, window_tokens = 0.0, 0, 0
                 started = time.perf_counter()
             if SAVE_EVERY and step % SAVE_EVERY == 0 and step < total_steps:
-                save_checkpoint(accelerator, step, epoch, seen)
+                save_checkpoint(accelerator, step, epoch, seen, identity)
         epoch, seen = epoch + 1, 0
         if not SAVE_EVERY and epoch < epochs and step < total_steps:
-            save_checkpoint(accelerator, step, epoch, seen)
+            save_checkpoint(accelerator, step, epoch, seen, identity)
 
     eval_loss = evaluate(model, eval_loader, accelerator)
     log(f"held-out loss {eval_loss:.4f}, perplexity {math.exp(min(eval_loss, 50)):.2f}")

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 from conftest import ROOT, SHIPPED_ADVICE, ftspec_command
+
+from ftspec.diagnostics import Diagnostics
+from ftspec.run import launch
 
 DIAGNOSTICS = ROOT / "tests" / "diagnostics"
 
@@ -97,7 +101,7 @@ def test_offline_a_hub_base_is_looked_for_in_the_cache_before_launching(tmp_path
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     plan = api.check(Path("s.ft")).plan
-    [miss] = offline_misses(plan)
+    [miss], _ = offline_misses(plan)
     assert (miss.code, miss.span.line, miss.span.column) == ("FT305", 2, 16)
     # The snapshot `refs/main` names, as huggingface_hub lays out its cache.
     commit = "0123456789abcdef0123456789abcdef01234567"
@@ -106,9 +110,39 @@ def test_offline_a_hub_base_is_looked_for_in_the_cache_before_launching(tmp_path
     (repo / "snapshots" / commit / "config.json").write_text("{}")
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(commit)
-    assert list(offline_misses(plan)) == []
-    # Online, the training stack downloads it; nothing to look for.
+    assert offline_misses(plan) == (Diagnostics(), False)
+    # Online, a hub that answers serves what the cache lacks: nothing to look for.
     (repo / "refs" / "main").unlink()
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    assert list(offline_misses(plan)) == []
+    monkeypatch.setattr(launch, "hub_reachable", lambda: True)
+    assert offline_misses(plan) == (Diagnostics(), False)
+
+
+def test_without_offline_mode_an_unreachable_hub_is_decided_quickly(tmp_path, monkeypatch):
+    """Offline mode unset and no hub answering: FT305 at once for what the cache lacks (not a minute of retries
+    and three tracebacks), and a run offline when the cache has everything."""
+    from ftspec import api
+
+    (tmp_path / "t.txt").write_text("some text\n")
+    (tmp_path / "s.ft").write_text(
+        'name = "s"\nbase { model = "org/model" }\ndata { train = "t.txt" }\nstrategy lora { }\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens there
+    plan = api.check(Path("s.ft")).plan
+    started = time.perf_counter()
+    [miss], offline = launch.offline_misses(plan)
+    assert time.perf_counter() - started < launch.HUB_PROBE_SECONDS + 1
+    assert miss.code == "FT305" and "the hub cannot be reached" in miss.message
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hf" / "hub" / "models--org--model"
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "snapshots" / commit / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    assert launch.offline_misses(plan) == (Diagnostics(), True)
+    assert launch.environment(plan, offline=True)["HF_HUB_OFFLINE"] == "1"

@@ -364,7 +364,7 @@ def test_run_saves_the_data_report_with_the_run(tmp_path, monkeypatch):
     spec = fake_project(tmp_path, rows({"q": "What?", "a": "That."}, {"q": "Why?", "a": "Because."}))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(runner, "launch", lambda *args: 0)  # nothing is trained here
-    monkeypatch.setattr(runner, "run_eval", lambda plan: 0, raising=False)
+    monkeypatch.setattr(runner, "run_eval", lambda plan, offline=False: 0, raising=False)
     assert runner.run(spec, target="cpu") == 0
     saved = json.loads((tmp_path / "runs" / "demo" / "data-report.json").read_text())
     assert saved["train"]["rows"] == 2 and saved["train"]["files"] == ["../../qa.jsonl"]

@@ -150,7 +150,8 @@ def test_a_run_directory_of_another_spec_is_not_overwritten(project):
     spec = write_spec(project, "cached")
     spec.write_text(spec.read_text().replace('name = "cached"', 'name = "intruder"'))
     done = ftspec_run(project, spec.name, check=False)
-    assert done.returncode == 1 and "holds the results of spec `cached`" in done.stderr
+    assert done.returncode == 1 and "FT307" in done.stderr
+    assert "holds the run of spec `cached`, not `intruder`" in done.stderr
 
 
 # Runs train.py with its loss turned into NaN from the 8th micro-batch on (no spec setting makes a tiny
