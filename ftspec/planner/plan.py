@@ -131,6 +131,9 @@ class MemoryPlan(Section):
     components_gib: dict[str, float]
     trainable_params: int | None
     total_params: int | None
+    state_dtypes: dict[str, str] = Field(
+        description="precision of the trained weights (`master_weights`), their `gradients` and the `optimizer_state`"
+    )
 
 
 class EstimatePlan(Section):

@@ -107,7 +107,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "9c214ea6d004b6ad"
+PLAN_ID = "afb023ad9e708e21"
 
 
 def pick_precision():
