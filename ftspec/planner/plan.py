@@ -139,7 +139,10 @@ class MemoryPlan(Section):
 class EstimatePlan(Section):
     """Size of the job, estimated before anything runs."""
 
-    tokens_per_epoch: int | None = Field(description="training tokens, estimated at 4 characters per token")
+    tokens_per_epoch: int | None = Field(description="training tokens, counted or estimated as `token_count` says")
+    token_count: str = Field(
+        description="how the tokens were found: counted with the spec's own tokenizer, or estimated at 4 characters"
+    )
     sequences_per_epoch: int | None
     optimizer_steps: int | None
     train_flops: float | None

@@ -112,7 +112,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "0c8a92e948276660"
+PLAN_ID = "14faa05b577dfd1f"
 
 
 def pick_precision():

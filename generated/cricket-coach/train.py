@@ -111,7 +111,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "da80bfb0f45fc65f"
+PLAN_ID = "27dccc5fc1f30629"
 IGNORE = -100  # the label of tokens that do not count in the loss
 
 

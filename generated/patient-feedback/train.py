@@ -107,7 +107,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "afb023ad9e708e21"
+PLAN_ID = "6518196ca0f77372"
 
 
 def pick_precision():

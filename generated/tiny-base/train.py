@@ -98,7 +98,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "ff33120d39895fb7"
+PLAN_ID = "1f4852b5cfec2a9e"
 IGNORE = -100  # the label of tokens that do not count in the loss
 
 
