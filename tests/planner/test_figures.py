@@ -115,3 +115,26 @@ def test_no_strategy_fits_one_small_gpu():
 def test_state_dtypes_are_in_plan_json():
     plan = planned(LLAMA3 + "strategy qlora { }\n")
     assert json.loads(plan.model_dump_json())["memory"]["state_dtypes"]["master_weights"] == "float32 adapters"
+
+
+def test_fp16_weights_cannot_train_under_fp16_mixed_precision():
+    """FT410 where the scaler would meet float16 gradients; adapters over a float16 base are float32 and train."""
+    base = 'base {\n model = "Qwen/Qwen2.5-0.5B"\n dtype = float16\n}\n'
+    codes = {
+        (kind, target): [d.code for d in planned(base + f"strategy {kind} {{ }}\n", target=target).diagnostics]
+        for kind in ("full", "lora")
+        for target in ("t4", "h100")
+    }
+    assert codes == {("full", "t4"): ["FT410"], ("full", "h100"): [], ("lora", "t4"): [], ("lora", "h100"): []}
+    saved = planned(base + "strategy lora { modules_to_save = [lm_head] }\n", target="t4")
+    assert [d.code for d in saved.diagnostics] == ["FT410"]
+
+
+def test_semantic_diff_names_the_master_weights():
+    from ftspec.diff.plans import consequences
+
+    base = 'base {\n model = "meta-llama/Meta-Llama-3-8B"\n%s}\nstrategy full { }\n'
+    old, new = (plan_until(base % dtype, target="h100") for dtype in ("", " dtype = bfloat16\n"))
+    changes = {change.key: (change.old, change.new) for change in consequences(old, new)}
+    assert changes["master weights"] == ("float32", "bfloat16")
+    assert changes["optimizer state"] == ("float32", "bfloat16")
