@@ -163,6 +163,41 @@ def _trainable(dims, strategy, base, stored, classifier, saved, rank, targets, f
     return shapes + saved, trainable + sum(prod(shape) for shape, _ in saved), adapter_only
 
 
+def _weights(dims, strategy, base, stored, head, mixed, quant_bits, double_quant) -> tuple[float, float]:
+    """The weights' bytes, and the 16-bit copies autocast keeps of them through the forward.
+
+    fp32 masters for full fine-tuning plus the 16-bit copies autocast makes for every matmul (the "6 bytes per
+    parameter" of mixed precision), or 16-bit weights that need no copy; a frozen base in its dtype; bitsandbytes
+    leaves embeddings, norms and the output head unquantized (fp32 after prepare_model_for_kbit_training), and the
+    head's matmul then keeps a 16-bit copy of it.
+    """
+    linears, full = layer_linears(dims), strategy in FULL_KINDS
+    layer_linear_params = dims.num_hidden_layers * sum(n_in * n_out for _, _, n_in, n_out in linears)
+    cached = mixed and (stored == 4 or quant_bits)
+    copies = 2 * (layer_linear_params + head if full else head if quant_bits else 0) if cached else 0
+    if full:
+        return stored * base, copies
+    if quant_bits:
+        per_layer = sum(_quantized_bytes(n_in, n_out, quant_bits, double_quant) for *_, n_in, n_out in linears)
+        return dims.num_hidden_layers * per_layer + 4 * (base - layer_linear_params), copies
+    return base * stored, copies
+
+
+def _gradients_and_optimizer(optimizer, shapes, full, stored, trainable, on_cuda) -> tuple[float, float, float]:
+    """Gradients (in their parameters' dtype), optimizer state, and the optimizer step's temporaries.
+
+    Foreach AdamW (CUDA) takes the square root of every second moment at once, the single-tensor loop (CPU) one
+    tensor's. Adafactor holds grad**2 + eps and the factored estimate of one tensor at once, and on CUDA a third
+    tensor-sized buffer (measured for a 32000 x 512 embedding; 2048 columns showed two). SGD and the 8-bit kernels
+    work in place.
+    """
+    gradients = stored * trainable if full else sum(prod(shape) * size for shape, size in shapes)
+    largest = max(prod(shape) for shape, _ in shapes)
+    largest_bytes = max(prod(shape) * size for shape, size in shapes)
+    step = {"adamw": gradients if on_cuda else largest_bytes, "adafactor": (12 if on_cuda else 8) * largest}
+    return gradients, _optimizer_bytes(optimizer, shapes), step.get(optimizer, 0)
+
+
 def estimate(
     dims: ModelDims,
     *,
@@ -219,40 +254,18 @@ def estimate(
     adapter_params = 0 if full else trainable
     fraction = trainable / base if full else 1.0
 
-    # Weights: fp32 masters for full fine-tuning plus the 16-bit copies autocast makes for every matmul (the "6 bytes
-    # per parameter" of mixed precision), or 16-bit weights that need no copy; a frozen base in its dtype;
-    # bitsandbytes leaves embeddings, norms and the output head unquantized (fp32 after
-    # prepare_model_for_kbit_training), and the head's matmul then keeps a 16-bit copy of it. peft keeps adapters in
-    # fp32, cast for each matmul under autocast, and its copies of `modules_to_save` in the base's dtype.
     layer_linear_params = layers * sum(n_in * n_out for _, _, n_in, n_out in linears)
-    copies = (
-        2 * (layer_linear_params + head if full else head if quant_bits else 0)
-        if mixed and (stored == 4 or quant_bits)
-        else 0
-    )
-    if full:
-        weights = stored * base
-    elif quant_bits:
-        quantized = layers * sum(_quantized_bytes(n_in, n_out, quant_bits, double_quant) for *_, n_in, n_out in linears)
-        weights = quantized + 4 * (base - layer_linear_params)
-    else:
-        weights = base * stored
+    weights, copies = _weights(dims, strategy, base, stored, head, mixed, quant_bits, double_quant)
+    # peft keeps adapters in fp32, cast for each matmul under autocast, and its copies of `modules_to_save` in the
+    # base's dtype (fp32 over a quantized base).
     adapters = 4 * adapter_only + saved_bytes * (adapter_params - adapter_only)
     adapter_copies = 2 * adapter_only if mixed else 0
     # A frozen fp32 base under autocast: each matmul casts its weight to 16 bits, and autograd keeps that copy for
     # the input's gradient (autocast caches only weights that require grad): one layer's linears per layer.
     frozen_copies = 2 * layer_linear_params / layers if mixed and stored == 4 and not full and not quant_bits else 0
-    gradients = stored * trainable if full else sum(prod(shape) * size for shape, size in shapes)
-    optimizer_bytes = _optimizer_bytes(optimizer, shapes) * fraction
-    largest = max(prod(shape) for shape, _ in shapes)
-    # The step's temporaries: foreach AdamW (CUDA) takes the square root of every second moment at once, the
-    # single-tensor loop (CPU) one tensor's. Adafactor holds grad**2 + eps and the factored estimate of one tensor at
-    # once, and on CUDA a third tensor-sized buffer (measured for a 32000 x 512 embedding; 2048 columns showed two).
-    # SGD and the 8-bit kernels work in place.
     on_cuda = accelerator == "cuda"
-    largest_bytes = max(prod(shape) * size for shape, size in shapes)
-    step = {"adamw": gradients if on_cuda else largest_bytes, "adafactor": (12 if on_cuda else 8) * largest}
-    step = step.get(optimizer, 0)
+    gradients, optimizer_bytes, step = _gradients_and_optimizer(optimizer, shapes, full, stored, trainable, on_cuda)
+    optimizer_bytes *= fraction
     if shard in PARTITIONED:
         gradients, optimizer_bytes, step = gradients / processes, optimizer_bytes / processes, step / processes
     if shard in SHARDED:
