@@ -62,6 +62,9 @@ class Case:
     kv_heads: int = 2
     tied: bool = False
     padded: bool = False  # pad the first row: transformers then builds a mask, and SDPA needs k and v per head
+    weights: str | None = None  # the dtype the base loads in (`base.dtype`); None: the planner's `auto`
+    modules_to_save: tuple[str, ...] = ()
+    labels: int | None = None  # a decoder classifier (AutoModelForSequenceClassification) with this many labels
 
     @property
     def name(self) -> str:
@@ -72,6 +75,9 @@ class Case:
         return (
             f"{self.strategy}{adapter} h{self.hidden} L{self.layers} V{self.vocab // 1000}k s{self.seq} b{self.batch} "
             f"{self.precision} {self.optimizer}{' ckpt' if self.checkpointing else ''}{' pad' if self.padded else ''}"
+            + (f" w-{self.weights}" if self.weights else "")
+            + (" +" + "+".join(self.modules_to_save) if self.modules_to_save else "")
+            + (f" cls{self.labels}" if self.labels else "")
         )
 
 
@@ -92,6 +98,25 @@ CASES = [
     Case(256, 4, 8192, 128, 2, strategy="qlora", targets="all_linear", precision="bf16"),
     Case(512, 8, 32000, 128, 2, optimizer="adafactor", tied=True),
     Case(384, 6, 16384, 64, 8, optimizer="sgd"),
+    Case(256, 4, 16384, 128, 2, strategy="lora", modules_to_save=("embed_tokens", "lm_head")),
+    Case(256, 4, 8192, 128, 4, strategy="lora", precision="bf16", modules_to_save=("embed_tokens", "lm_head")),
+    Case(256, 4, 8192, 128, 4, precision="bf16", weights="bfloat16"),
+    Case(256, 4, 8192, 128, 4, precision="bf16", weights="bfloat16", checkpointing=True),
+    Case(256, 4, 8192, 256, 4, strategy="lora", precision="bf16", weights="float32"),
+    Case(
+        256,
+        4,
+        8192,
+        256,
+        4,
+        strategy="lora",
+        targets="all_linear",
+        precision="bf16",
+        weights="float32",
+        checkpointing=True,
+    ),
+    Case(256, 4, 32000, 512, 4, strategy="lora", precision="bf16", labels=2),
+    Case(256, 4, 32000, 512, 4, precision="bf16", labels=2),
 ]
 # On a GPU the same kinds of case at sizes where the allocator's fixed costs (the cuBLAS workspace) stay small.
 CUDA_CASES = [
@@ -111,7 +136,7 @@ QUICK = [Case(128, 2, 4096, 128, 2), Case(128, 2, 4096, 128, 2, strategy="lora",
 
 def build(case: Case, workdir: Path, device: str = "cpu"):
     """The model of ``case`` (random weights) on ``device``, and its dimensions read back from its saved config."""
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification
 
     torch.manual_seed(0)
     config = LlamaConfig(
@@ -125,12 +150,16 @@ def build(case: Case, workdir: Path, device: str = "cpu"):
         tie_word_embeddings=case.tied,
         attn_implementation="sdpa",
     )
+    if case.labels:
+        config.num_labels, config.pad_token_id = case.labels, case.vocab - 1  # rows end where the padding starts
     config.save_pretrained(workdir)
     dims = read_config(workdir)
     with torch.device(device):
-        model = LlamaForCausalLM(config)
+        model = (LlamaForSequenceClassification if case.labels else LlamaForCausalLM)(config)
     compute = torch.bfloat16 if case.precision == "bf16" else torch.float32
+    loaded = getattr(torch, case.weights) if case.weights else compute  # what the generated script's BASE_DTYPE says
     if case.strategy == "full":
+        model = model.to(getattr(torch, case.weights)) if case.weights else model
         if case.checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
         return model, dims
@@ -152,12 +181,19 @@ def build(case: Case, workdir: Path, device: str = "cpu"):
         )
         model = prepare_model_for_kbit_training(model, case.checkpointing, gradient_checkpointing_kwargs=ckpt)
     else:
-        model = model.to(compute)  # a frozen base loads in the compute dtype, as the planner decides
+        model = model.to(loaded)  # a frozen base loads in the compute dtype unless `base.dtype` says otherwise
         if case.checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=ckpt)
             model.enable_input_require_grads()
     targets = "all-linear" if isinstance(case.targets, str) else list(case.targets)
-    lora = LoraConfig(r=case.rank, lora_alpha=2 * case.rank, lora_dropout=case.dropout, target_modules=targets)
+    lora = LoraConfig(
+        r=case.rank,
+        lora_alpha=2 * case.rank,
+        lora_dropout=case.dropout,
+        target_modules=targets,
+        modules_to_save=list(case.modules_to_save) or None,
+        task_type="SEQ_CLS" if case.labels else "CAUSAL_LM",
+    )
     return get_peft_model(model, lora, autocast_adapter_dtype=True), dims
 
 
@@ -225,7 +261,7 @@ def state_tensors(model) -> list[torch.Tensor]:
 
 def train_step(model, case: Case, device: str, tracker: LiveBytes | None):
     """Forward and backward as the generated script runs them: autocast forward, fp32 summed cross-entropy."""
-    ids = torch.randint(0, case.vocab, (case.batch, case.seq), device=device)
+    ids = torch.randint(0, case.vocab - 1, (case.batch, case.seq), device=device)
     positions = torch.arange(case.seq, device=device).expand(case.batch, -1)
     mask = torch.ones_like(ids)
     mask[0, case.seq * 3 // 4 :] = 0
@@ -243,11 +279,12 @@ def train_step(model, case: Case, device: str, tracker: LiveBytes | None):
         with autocast:
             mask_argument = {"attention_mask": mask} if case.padded else {}
             logits = model(input_ids=ids, position_ids=positions, use_cache=False, **mask_argument).logits
-        predictions = logits[:, :-1].flatten(0, 1).float()
+        predictions = logits.float() if case.labels else logits[:, :-1].flatten(0, 1).float()
         if tracker is not None:
             tracker.track(logits, logits)
             tracker.track(predictions, predictions)
-        loss = torch.nn.functional.cross_entropy(predictions, ids[:, 1:].flatten(), reduction="sum")
+        labels = ids[:, 0] % case.labels if case.labels else ids[:, 1:].flatten()
+        loss = torch.nn.functional.cross_entropy(predictions, labels, reduction="sum")
         del logits, predictions
         loss.backward()
 
@@ -297,6 +334,9 @@ def run(case: Case, device: str = "cpu") -> tuple[MemoryEstimate, dict[str, int]
         lora_dropout=case.dropout,
         attention_mask=case.padded,  # unpadded rows: transformers passes no mask and SDPA runs causal
         accelerator=device,
+        weight_dtype=case.weights,
+        modules_to_save=case.modules_to_save,
+        num_labels=case.labels,
     )
     return predicted, measure(case, model, device)
 
@@ -312,6 +352,7 @@ def quiet() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="two small cases only")
+    parser.add_argument("--only", help="only the cases whose name contains this")
     args = parser.parse_args()
     quiet()
     import peft
@@ -321,20 +362,21 @@ def main() -> None:
     versions = f"torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}"
     print(f"device: {device} ({versions})")
     print("MiB: the estimate by component and in total against the measured training state; the estimated peak")
-    print(f"{'config':<58} {'weights':>8} {'grads':>7} {'optim':>7} {'adapt':>6} {'activ':>8} {'(logits)':>8}", end="")
+    print(f"{'config':<76} {'weights':>8} {'grads':>7} {'optim':>7} {'adapt':>6} {'activ':>8} {'(logits)':>8}", end="")
     cuda_columns = f" {'measured':>9} {'error':>7}" if device == "cuda" else ""
     print(f" {'total':>8} {'measured':>9} {'error':>7} {'peak':>8}{cuda_columns}")
     started, errors, peak_errors = time.perf_counter(), [], []
     cases = QUICK if args.quick else CASES + CUDA_CASES if device == "cuda" else CASES
+    cases = [case for case in cases if args.only is None or args.only in case.name]
     for case in cases:
         if case.strategy == "qlora" and importlib.util.find_spec("bitsandbytes") is None:
-            print(f"{case.name:<58} skipped: bitsandbytes is not installed")
+            print(f"{case.name:<76} skipped: bitsandbytes is not installed")
             continue
         predicted, measured = run(case, device)
         errors.append((predicted.total - measured["total"]) / measured["total"])
         parts = [predicted.weights, predicted.gradients, predicted.optimizer, predicted.adapters]
         cells = " ".join(f"{part / MIB:{width}.1f}" for part, width in zip(parts, (8, 7, 7, 6), strict=True))
-        row = f"{case.name:<58} {cells} {predicted.activations / MIB:8.1f} {predicted.logits / MIB:8.1f} "
+        row = f"{case.name:<76} {cells} {predicted.activations / MIB:8.1f} {predicted.logits / MIB:8.1f} "
         row += f"{predicted.total / MIB:8.1f} {measured['total'] / MIB:9.1f} {errors[-1]:+7.1%} "
         row += f"{predicted.peak / MIB:8.1f}"
         if "peak" in measured:

@@ -153,6 +153,7 @@ CODES: dict[str, str] = {
     "FT405": "plan whose memory cannot be checked: the base's size is unknown (warning)",
     "FT406": "SkyPilot launcher without a GPU model to ask for",
     "FT407": "elastic restarts with no checkpoint before the end: a restart starts over (warning)",
+    "FT410": "float16 weights trained under fp16 mixed precision, whose gradient scaler refuses them",
     # Advice (warnings)
     "FT501": "learning rate far from what the strategy usually needs",
     "FT502": "general base where the catalog has one of similar size for the spec's domain",

@@ -10,6 +10,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass, replace
 
+from ..figures import plural
+
 GIB = 2**30
 
 
@@ -54,7 +56,7 @@ def from_block(hardware, target: str | None = None) -> HardwareProfile:
     name = target or hardware.gpu
     profile = PROFILES[name] if name else UNKNOWN
     if hardware.gpu_memory is not None:
-        name = profile.name if profile is not UNKNOWN else f"gpu with {hardware.gpu_memory}"
+        name = profile.name if profile is not UNKNOWN else _named(hardware)
         profile = replace(
             profile,
             name=name,
@@ -66,6 +68,14 @@ def from_block(hardware, target: str | None = None) -> HardwareProfile:
         if hardware.gpus == 0:
             profile = PROFILES["cpu"]
     return replace(profile, nodes=hardware.nodes)
+
+
+def _named(hardware) -> str:
+    """A target known only by its memory, named by its GPUs: `1 GPU with 24 GiB`, `8 GPUs with 80 GiB each`."""
+    size = f"{hardware.gpu_memory.gib:g} GiB"
+    if not isinstance(hardware.gpus, int) or hardware.gpus < 1:
+        return f"a GPU with {size}"
+    return f"{plural(hardware.gpus, 'GPU')} with {size}" + (" each" if hardware.gpus > 1 else "")
 
 
 def _memory_total() -> int | None:

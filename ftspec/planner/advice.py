@@ -100,8 +100,9 @@ def _undertrained(plan: Plan) -> Diagnostic | None:
         "(Hoffmann et al. 2022)",
         plan.inputs.sources.at("strategy"),
         f"a compute-optimal run of this model sees ~{count(TOKENS_PER_PARAMETER * params)} tokens; this data "
-        f"suits ~{count(tokens / TOKENS_PER_PARAMETER)} parameters (tokens counted over every epoch at 4 "
-        f"characters a token; the warning starts below {FAR_BELOW * TOKENS_PER_PARAMETER:g} per parameter)",
+        f"suits ~{count(tokens / TOKENS_PER_PARAMETER)} parameters (tokens over every epoch, "
+        f"{plan.estimates.token_count.split(':')[0]}; the warning starts below "
+        f"{FAR_BELOW * TOKENS_PER_PARAMETER:g} per parameter)",
     )
 
 

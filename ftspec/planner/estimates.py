@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 from .plan import EstimatePlan, Plan
+from .tokens import CHARS_PER_TOKEN, count_tokens, why_estimated
 
-CHARS_PER_TOKEN = 4  # English text under a BPE vocabulary; the data check counts exactly
 UTILISATION = 0.40  # share of peak FLOP/s a well-fed training step reaches on a GPU
 
 
@@ -48,7 +48,12 @@ def decide_estimates(plan: Plan) -> Plan:
     (2250, 18, 3)
     """
     inputs, data, train = plan.inputs, plan.data, plan.train
-    tokens = int(inputs.data_bytes * kept_share(plan) / CHARS_PER_TOKEN) if inputs.data_bytes else None
+    counted = count_tokens(plan)  # with the spec's own tokenizer where it is on disk (see ftspec.planner.tokens)
+    if counted is not None:
+        tokens, how = int(counted[0] * kept_share(plan)), counted[1]
+    else:
+        tokens = int(inputs.data_bytes * kept_share(plan) / CHARS_PER_TOKEN) if inputs.data_bytes else None
+        how = f"estimated at {CHARS_PER_TOKEN} characters a token: {why_estimated(plan)}"
     rows = training_rows(plan)
     sequences = None
     if tokens is not None:
@@ -70,6 +75,7 @@ def decide_estimates(plan: Plan) -> Plan:
             duration = round(flops / (peak * 1e12 * UTILISATION * plan.hardware.processes) / 3600, 3)
     decided = EstimatePlan(
         tokens_per_epoch=tokens,
+        token_count=how,
         sequences_per_epoch=sequences,
         optimizer_steps=steps,
         train_flops=flops,

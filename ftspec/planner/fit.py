@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..diagnostics import Diagnostic, Severity
-from ..inputs.hardware import GIB
+from ..inputs.hardware import GIB, PROFILES
 from ..spec.schema import PEFT_KINDS
-from .memory import MARGIN, SHARDED, MemoryEstimate, estimate, usable
+from .memory import DTYPE_BYTES, MARGIN, SHARDED, MemoryEstimate, estimate, state_dtypes, usable
 from .plan import MemoryPlan, Plan
 
 
@@ -34,6 +34,9 @@ def _estimate(plan: Plan, fit: Fit, *, strategy: str | None = None, processes: i
     spec, dims = plan.spec, plan.inputs.model_dims
     peft = plan.strategy.peft or {}
     quant = plan.strategy.quantization
+    # The dtype the script loads the base in; a suggested strategy gets what `base.dtype` would resolve to for it.
+    dtype = plan.base.dtype if not strategy else spec.base.dtype if spec.base and spec.base.dtype != "auto" else None
+    labels = plan.data.labels if plan.data.format == "classification" else None
     return estimate(
         dims,
         strategy=strategy or spec.strategy.kind,
@@ -49,6 +52,9 @@ def _estimate(plan: Plan, fit: Fit, *, strategy: str | None = None, processes: i
         quant_bits=4 if strategy == "qlora" else (quant["bits"] if quant else None),
         lora_dropout=peft.get("lora_dropout", 0.0) or 0.0,
         accelerator="cpu" if plan.hardware.accelerator == "cpu" else "cuda",
+        weight_dtype=dtype if dtype in DTYPE_BYTES else None,
+        modules_to_save=() if strategy else peft.get("modules_to_save") or (),
+        num_labels=len(labels) if labels else None,
     )
 
 
@@ -91,16 +97,29 @@ def search(plan: Plan, limit: float | None) -> tuple[Fit, MemoryEstimate]:
     return fit, result
 
 
-def _suggestions(plan: Plan, limit: float) -> list[str]:
-    """What would make a plan that does not fit fit, each checked with the estimator."""
-    found = []
+def _larger_card(plan: Plan, peak: float) -> str | None:
+    """The shipped GPU with the least memory that holds ``peak`` within its margin, when the target is a GPU."""
+    if plan.inputs.hardware.accelerator == "cpu":
+        return None
+    cards = sorted((p.device_memory, p.name) for p in PROFILES.values() if p.accelerator == "cuda" and p.device_memory)
+    return next((f"`gpu = {name}` ({_gib(memory)} GiB)" for memory, name in cards if usable(memory) >= peak), None)
+
+
+def _suggestions(plan: Plan, limit: float, peak: float) -> tuple[list[str], float | None]:
+    """What would make a plan that does not fit fit, each checked with the estimator; and, when no PEFT strategy
+    fits one device either, the cheapest one's peak (QLoRA's)."""
+    found, cheapest = [], None
     fit = Fit(checkpointing=True, shard="none", micro=1, accum=1)
     if plan.spec.strategy.kind not in PEFT_KINDS:
         for kind in ("lora", "qlora"):
-            peak = _estimate(plan, fit, strategy=kind).peak
-            if peak <= limit:
-                found.append(f"`strategy {kind}` (rank 16 on every linear layer: ~{_gib(peak)} GiB)")
+            cheapest = _estimate(plan, fit, strategy=kind).peak
+            if cheapest <= limit:
+                found.append(f"`strategy {kind}` (rank 16 on every linear layer: ~{_gib(cheapest)} GiB)")
+                cheapest = None
                 break
+    card = _larger_card(plan, peak)
+    if card:
+        found.append(f"a GPU with more memory: {card}")
     for gpus in (2, 4, 8, 16, 32, 64, 128, 256):
         if gpus <= plan.hardware.processes:
             continue
@@ -108,7 +127,14 @@ def _suggestions(plan: Plan, limit: float) -> list[str]:
         if peak <= limit:
             found.append(f"`distributed = zero3` over {gpus} GPUs (~{_gib(peak)} GiB each)")
             break
-    return found or ["a GPU with more memory"]
+    return found, cheapest
+
+
+def _dtypes(plan: Plan) -> dict[str, str]:
+    """The precision of the trained state, known without the model's size."""
+    dtype = plan.base.dtype if plan.base.dtype in DTYPE_BYTES else None
+    saved = bool((plan.strategy.peft or {}).get("modules_to_save")) or plan.data.format == "classification"
+    return state_dtypes(plan.spec.strategy.kind, plan.hardware.precision, plan.train.optimizer, dtype, saved)
 
 
 def _unknown_size(plan: Plan) -> Plan:
@@ -125,6 +151,7 @@ def _unknown_size(plan: Plan) -> Plan:
         components_gib={},
         trainable_params=None,
         total_params=None,
+        state_dtypes=_dtypes(plan),
     )
     plan = plan.note(f"memory not estimated: no config.json for {base} on this machine and no catalog entry")
     plan = plan.with_(memory=memory)
@@ -156,14 +183,20 @@ def _revisions(plan: Plan, fit: Fit) -> list[str]:
 
 def _does_not_fit(plan: Plan, result: MemoryEstimate, limit: int, room: float) -> Diagnostic:
     hardware = plan.hardware
-    return Diagnostic(
-        "FT403",
+    found, cheapest = _suggestions(plan, room, result.peak)
+    message = (
         f"`strategy {plan.spec.strategy.kind}` needs ~{_gib(result.peak)} GiB per device even with gradient "
         f"checkpointing and micro-batch 1, but `{hardware.target}` has {_gib(limit)} GiB "
-        f"({_gib(room)} usable after a {MARGIN:.0%} margin)",
-        plan.inputs.sources.at("strategy"),
-        "what would fit: " + "; or ".join(_suggestions(plan, room)),
+        f"({_gib(room)} usable after a {MARGIN:.0%} margin)"
     )
+    if cheapest is not None:
+        message += f"; no strategy fits one such GPU, QLoRA included (~{_gib(cheapest)} GiB)"
+    if not found:
+        largest = max(p.device_memory for p in PROFILES.values() if p.device_memory)
+        help = f"no single GPU ftspec knows holds it (the largest has {_gib(largest)} GiB), nor ZeRO-3 over 256 GPUs"
+    else:
+        help = "what would fit: " + "; or ".join(found)
+    return Diagnostic("FT403", message, plan.inputs.sources.at("strategy"), help)
 
 
 def decide_fit(plan: Plan) -> Plan:
@@ -202,6 +235,7 @@ def decide_fit(plan: Plan) -> Plan:
         components_gib={name: _gib(value) for name, value in components.items()},
         trainable_params=result.trainable_params,
         total_params=result.total_params,
+        state_dtypes=dict(result.dtypes),
     )
     revised = {"gradient_checkpointing": fit.checkpointing, "micro_batch_size": fit.micro, "grad_accum": fit.accum}
     return plan.with_(

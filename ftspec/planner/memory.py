@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from math import ceil, prod
 
 from ..inputs.modelinfo import ModelDims, layer_linears, parameter_count, parameter_shapes
+from .activations import activations as step_activations
 
 FULL_KINDS = {"full", "scratch"}
 LORA_KINDS = {"lora", "qlora", "adalora"}  # adapters with the LoRA layout: rank x (in + out) per target
@@ -37,6 +38,10 @@ NF4_BLOCK, NF4_BLOCK2 = 64, 256
 # bitsandbytes 8-bit optimizers: one byte per moment, an fp32 absmax per 256-value block; tensors under 4096 values
 # keep 32-bit moments (`min_8bit_size`).
 OPT8_BLOCK, OPT8_MIN = 256, 4096
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+# Modules peft can train in full beside an adapter (`modules_to_save`), by the name peft matches, and what they hold.
+EMBEDDINGS, HEADS = {"embed_tokens", "wte", "word_embeddings", "embeddings"}, {"lm_head", "embed_out"}
+CLASSIFIERS = {"score", "classifier"}  # peft adds these to `modules_to_save` for a classifier (task SEQ_CLS)
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class MemoryEstimate:
     peak: int  # the allocator's high-water mark: components resident together only in turns
     trainable_params: int
     total_params: int
+    dtypes: tuple[tuple[str, str], ...] = ()  # the precision of master weights, gradients and optimizer state
 
     @property
     def total(self) -> int:
@@ -72,10 +78,10 @@ def _targets(dims: ModelDims, lora_targets) -> list[tuple[str, str, int, int]]:
     return [linear for linear in linears if linear[0] in set(lora_targets)]
 
 
-def _optimizer_bytes(optimizer: str, shapes: list[tuple[int, ...]]) -> int:
-    """State bytes for the trainable tensors of ``shapes``."""
+def _optimizer_bytes(optimizer: str, shapes: list[tuple[tuple[int, ...], int]]) -> int:
+    """State bytes for the trainable tensors of ``shapes``, each (shape, bytes per value of the parameter)."""
     total = 0
-    for shape in shapes:
+    for shape, size in shapes:
         n = prod(shape)
         if optimizer in ("adamw_8bit", "paged_adamw_8bit"):
             # Paged state can spill to host memory under pressure; it is counted here as resident.
@@ -85,9 +91,9 @@ def _optimizer_bytes(optimizer: str, shapes: list[tuple[int, ...]]) -> int:
             # column statistics; vectors keep a full fp32 second moment.
             total += 4 * (shape[0] + shape[1]) if len(shape) >= 2 else 4 * n
         elif optimizer == "sgd":
-            total += 4 * n  # the fp32 momentum buffer (the generated script uses momentum 0.9)
+            total += size * n  # the momentum buffer, in the gradient's dtype (the generated script uses momentum 0.9)
         else:
-            total += 8 * n  # AdamW: fp32 first and second moments
+            total += 2 * size * n  # torch's AdamW: first and second moments in the parameter's dtype
     return total
 
 
@@ -100,44 +106,96 @@ def _quantized_bytes(fan_in: int, fan_out: int, bits: int, double_quant: bool) -
     return n / 2 + constants
 
 
-def _layer_activations(dims, t: dict, full: bool, targets: set, rank: int, dropout_bytes: int) -> float:
-    """Bytes one decoder layer keeps for backward, per token."""
-    h, i, heads = dims.hidden_size, dims.intermediate_size, dims.num_attention_heads
-    c, mixed, residual, elementwise = t["compute"], t["mixed"], t["residual"], t["elementwise"]
-    q = heads * dims.attention_head_dim
-    # With a mask (or on the math kernel), k and v are repeated to every head: GQA inside SDPA needs a mask-free call.
-    repeated = t["mask"] or t["math"] or dims.family != "llama"
-    kv = q if repeated else dims.num_key_value_heads * dims.attention_head_dim
-    # RMSNorm upcasts to fp32 and keeps that input plus 1/rms per token; a trained norm weight also keeps the
-    # normalised input it multiplies.
-    total = 2 * (4 * h + 4 + (residual * h if full else 0))
-    # SDPA (flash or memory-efficient kernels) keeps q, k, v, its output and an fp32 logsumexp per head, no s x s
-    # scores; a boolean mask is converted to an additive one in the compute dtype, which each layer keeps. CUDA has
-    # no fp32 flash kernel and its memory-efficient one takes no GQA, so fp32 GQA falls to the math kernel, which
-    # keeps the fp32 attention probabilities (s x s per head).
-    mask, scores = c * t["seq"] if t["mask"] else 0, 4 * heads * t["seq"] if t["math"] else 0
-    total += c * (2 * q + 2 * kv) + 4 * heads + mask + scores
-    # SiLU keeps its input and the gate product both factors; GELU MLPs keep only the activation's input.
-    gated = dims.family == "llama"
-    total += (3 if gated else 1) * elementwise * i
-    # Inputs the linears keep for their weight gradients, grouped by the tensor they read.
-    roles = {role for _name, role, *_ in layer_linears(dims)}
-    groups = [({"q", "k", "v", "qkv"}, h, residual, False), ({"o"}, q, c, True)]
-    groups += [({"gate", "up"}, h, residual, False), ({"down"}, i, elementwise, False)]
-    for readers, width, dtype_bytes, saved in groups:
-        readers &= roles
-        lora = len(readers & targets)
-        if full:
-            # Under autocast each linear casts an fp32 input to its own 16-bit copy; otherwise they share one.
-            total += len(readers) * c * width if mixed and dtype_bytes == 4 else (0 if saved else dtype_bytes * width)
-        elif lora:
-            if dropout_bytes or mixed:
-                # Each adapter applies its own dropout (keeping output and mask) or its own cast to 16 bits.
-                total += lora * width * (c + dropout_bytes)
-            elif not saved:
-                total += 4 * width
-            total += lora * rank * c  # lora_B keeps lora_A's output
-    return total
+def _saved_modules(dims: ModelDims, names, classifier: int | None) -> list[tuple[int, ...]]:
+    """Shapes of the modules peft copies and trains in full beside an adapter (`modules_to_save`, a classifier head).
+
+    Names are matched as peft matches them, by the module's own name; names of other modules are not counted.
+    """
+    h, v, names = dims.hidden_size, dims.vocab_size, set(names or ())
+    shapes = [(v, h)] if names & EMBEDDINGS else []
+    if names & HEADS and dims.kind == "decoder" and not classifier:
+        shapes.append((v, h))
+    if classifier:
+        shapes.append((classifier, h))  # peft saves a classifier's new head whatever the spec lists
+    return shapes
+
+
+def state_dtypes(
+    strategy: str, precision: str, optimizer: str, weight_dtype: str | None = None, saved_modules: bool = False
+) -> dict[str, str]:
+    """The precision the trained weights, their gradients and the optimizer state are kept in, as the script does.
+
+    Trained weights keep the dtype they load in (`base.dtype`; fp32 masters unless it says otherwise), gradients
+    follow them, and torch's AdamW and SGD keep their state in the parameter's dtype. peft's adapters are fp32 over
+    any base; the modules it trains beside them (`modules_to_save`) are copies in the base's dtype.
+    """
+    sixteen = {"bf16": "bfloat16", "fp16": "float16"}.get(precision, "16-bit")
+    full = strategy in FULL_KINDS
+    stored = weight_dtype or ("float32" if full or precision == "fp32" else sixteen)
+    if strategy == "qlora":
+        stored = "float32"  # prepare_model_for_kbit_training upcasts what is not quantized
+    weights = stored if full else "float32 adapters" + (f", {stored} modules_to_save" if saved_modules else "")
+    states = {
+        "adamw_8bit": "8-bit blocks (float32 for tensors under 4,096 values)",
+        "adafactor": "float32 (factored second moments)",
+    }
+    states["paged_adamw_8bit"] = states["adamw_8bit"]
+    return {"master_weights": weights, "gradients": weights, "optimizer_state": states.get(optimizer, weights)}
+
+
+def _trainable(dims, strategy, base, stored, classifier, saved, rank, targets, fraction) -> tuple[list, int, int]:
+    """The trainable tensors as (shape, bytes per value), how many parameters train, and how many are adapters."""
+    h, layers = dims.hidden_size, dims.num_hidden_layers
+    adapter_shapes = [shape for _, _, n_in, n_out in targets for shape in ((rank, n_in), (n_out, rank))] * layers
+    if strategy == "loha":
+        adapter_shapes *= 2  # two Hadamard-multiplied low-rank pairs per target
+    if strategy in FULL_KINDS:
+        shapes = [(shape, stored) for kind, shape in parameter_shapes(dims) if not (classifier and kind == "lm_head")]
+        shapes += [((classifier, h), stored)] if classifier else []
+        trainable = round(base * fraction) if fraction is not None else base
+    elif adapter_shapes:
+        shapes = [(shape, 4) for shape in adapter_shapes]
+        trainable = sum(prod(shape) for shape in adapter_shapes)
+    else:
+        trainable = round(base * (fraction if fraction is not None else PEFT_DEFAULT_FRACTION))
+        shapes = [((trainable,), 4)]
+    adapter_only = 0 if strategy in FULL_KINDS else trainable
+    return shapes + saved, trainable + sum(prod(shape) for shape, _ in saved), adapter_only
+
+
+def _weights(dims, strategy, base, stored, head, mixed, quant_bits, double_quant) -> tuple[float, float]:
+    """The weights' bytes, and the 16-bit copies autocast keeps of them through the forward.
+
+    fp32 masters for full fine-tuning plus the 16-bit copies autocast makes for every matmul (the "6 bytes per
+    parameter" of mixed precision), or 16-bit weights that need no copy; a frozen base in its dtype; bitsandbytes
+    leaves embeddings, norms and the output head unquantized (fp32 after prepare_model_for_kbit_training), and the
+    head's matmul then keeps a 16-bit copy of it.
+    """
+    linears, full = layer_linears(dims), strategy in FULL_KINDS
+    layer_linear_params = dims.num_hidden_layers * sum(n_in * n_out for _, _, n_in, n_out in linears)
+    cached = mixed and (stored == 4 or quant_bits)
+    copies = 2 * (layer_linear_params + head if full else head if quant_bits else 0) if cached else 0
+    if full:
+        return stored * base, copies
+    if quant_bits:
+        per_layer = sum(_quantized_bytes(n_in, n_out, quant_bits, double_quant) for *_, n_in, n_out in linears)
+        return dims.num_hidden_layers * per_layer + 4 * (base - layer_linear_params), copies
+    return base * stored, copies
+
+
+def _gradients_and_optimizer(optimizer, shapes, full, stored, trainable, on_cuda) -> tuple[float, float, float]:
+    """Gradients (in their parameters' dtype), optimizer state, and the optimizer step's temporaries.
+
+    Foreach AdamW (CUDA) takes the square root of every second moment at once, the single-tensor loop (CPU) one
+    tensor's. Adafactor holds grad**2 + eps and the factored estimate of one tensor at once, and on CUDA a third
+    tensor-sized buffer (measured for a 32000 x 512 embedding; 2048 columns showed two). SGD and the 8-bit kernels
+    work in place.
+    """
+    gradients = stored * trainable if full else sum(prod(shape) * size for shape, size in shapes)
+    largest = max(prod(shape) for shape, _ in shapes)
+    largest_bytes = max(prod(shape) * size for shape, size in shapes)
+    step = {"adamw": gradients if on_cuda else largest_bytes, "adafactor": (12 if on_cuda else 8) * largest}
+    return gradients, _optimizer_bytes(optimizer, shapes), step.get(optimizer, 0)
 
 
 def estimate(
@@ -159,63 +217,55 @@ def estimate(
     double_quant: bool = True,
     attention_mask: bool = True,
     accelerator: str = "cuda",
+    weight_dtype: str | None = None,
+    modules_to_save=(),
+    num_labels: int | None = None,
 ) -> MemoryEstimate:
-    """Per-device training memory of one micro-batch step, by component, with the allocator's peak."""
+    """Per-device training memory of one micro-batch step, by component, with the allocator's peak.
+
+    ``weight_dtype`` is the dtype the base loads in (None: fp32 masters for full fine-tuning, the compute dtype for a
+    frozen base); ``num_labels`` makes a decoder a classifier, whose head has that many outputs.
+    """
     full = strategy in FULL_KINDS
     if strategy == "qlora" and quant_bits is None:
         quant_bits = 4
     mixed = precision != "fp32"  # `auto` plans for a GPU, which picks bf16 or fp16
-    c = 2 if mixed else 4
-    # Full fine-tuning keeps fp32 master weights, so the residual stream stays fp32 under autocast; peft's
+    stored = DTYPE_BYTES.get(weight_dtype or "") or (4 if full or not mixed else 2)
+    c = 2 if mixed or stored == 2 else 4  # 16-bit weights compute in 16 bits, with autocast or without
+    # fp32 weights keep the residual stream fp32 under autocast (norms return their weight's dtype); peft's
     # prepare_model_for_kbit_training upcasts a quantized model's norms and embeddings to fp32 too.
-    residual = 4 if full or quant_bits or not mixed else c
+    residual = 4 if quant_bits or stored == 4 else 2
     # bitsandbytes layers return their input's dtype, so a quantized model's MLP runs in fp32 between matmuls.
-    types = {"compute": c, "mixed": mixed, "residual": residual, "elementwise": 4 if quant_bits or not mixed else c}
-    layers, h, vocab = dims.num_hidden_layers, dims.hidden_size, dims.vocab_size
+    types = {"compute": c, "mixed": mixed, "residual": residual, "elementwise": 4 if quant_bits else c}
+    classifier = num_labels if num_labels and dims.kind == "decoder" else None
+    layers, h, outputs = dims.num_hidden_layers, dims.hidden_size, classifier or dims.vocab_size
     base, linears = parameter_count(dims), layer_linears(dims)
-    head = h * vocab if dims.kind == "decoder" else 0  # the output head's weight, tied or not
+    if classifier:  # AutoModelForSequenceClassification: a head of `num_labels` rows instead of the vocabulary's
+        base += classifier * h - (0 if dims.tie_word_embeddings else dims.vocab_size * h)
+    head = h * outputs if dims.kind == "decoder" else 0  # the output head's weight, tied or not
 
     rank = lora_rank or 8
     targets = _targets(dims, lora_targets) if strategy in LORA_KINDS or strategy == "loha" else []
-    adapter_shapes = [shape for _, _, n_in, n_out in targets for shape in ((rank, n_in), (n_out, rank))] * layers
-    if strategy == "loha":
-        adapter_shapes *= 2  # two Hadamard-multiplied low-rank pairs per target
-    if full:
-        trainable_shapes = [shape for _kind, shape in parameter_shapes(dims)]
-        trainable = round(base * trainable_fraction) if trainable_fraction is not None else base
-    elif adapter_shapes:
-        trainable_shapes = adapter_shapes
-        trainable = sum(prod(shape) for shape in adapter_shapes)
-    else:
-        trainable = round(base * (trainable_fraction if trainable_fraction is not None else PEFT_DEFAULT_FRACTION))
-        trainable_shapes = [(trainable,)]
+    saved = [] if full else _saved_modules(dims, modules_to_save, classifier)
+    saved_bytes = 4 if quant_bits else stored
+    shapes, trainable, adapter_only = _trainable(
+        dims, strategy, base, stored, classifier, [(s, saved_bytes) for s in saved], rank, targets, trainable_fraction
+    )
     adapter_params = 0 if full else trainable
     fraction = trainable / base if full else 1.0
 
-    # Weights: fp32 masters for full fine-tuning plus the 16-bit copies autocast makes for every matmul (the "6 bytes
-    # per parameter" of mixed precision); a frozen base loads in the compute dtype; bitsandbytes leaves embeddings,
-    # norms and the output head unquantized (fp32 after prepare_model_for_kbit_training), and the head's matmul
-    # then keeps a 16-bit copy of it. peft keeps adapters in fp32, cast for each matmul under autocast.
     layer_linear_params = layers * sum(n_in * n_out for _, _, n_in, n_out in linears)
-    copies = 2 * (layer_linear_params + head if full else head if quant_bits else 0) if mixed else 0
-    if full:
-        weights = 4 * base
-    elif quant_bits:
-        quantized = layers * sum(_quantized_bytes(n_in, n_out, quant_bits, double_quant) for *_, n_in, n_out in linears)
-        weights = quantized + 4 * (base - layer_linear_params)
-    else:
-        weights = base * c
-    adapters, adapter_copies = 4 * adapter_params, 2 * adapter_params if mixed else 0
-    gradients = 4 * trainable  # fp32 gradients of fp32 trainable weights
-    optimizer_bytes = _optimizer_bytes(optimizer, trainable_shapes) * fraction
-    largest = max(prod(shape) for shape in trainable_shapes)
-    # The step's temporaries: foreach AdamW (CUDA) takes the square root of every second moment at once, the
-    # single-tensor loop (CPU) one tensor's. Adafactor holds grad**2 + eps and the factored estimate of one tensor at
-    # once, and on CUDA a third tensor-sized buffer (measured for a 32000 x 512 embedding; 2048 columns showed two).
-    # SGD and the 8-bit kernels work in place.
+    weights, copies = _weights(dims, strategy, base, stored, head, mixed, quant_bits, double_quant)
+    # peft keeps adapters in fp32, cast for each matmul under autocast, and its copies of `modules_to_save` in the
+    # base's dtype (fp32 over a quantized base).
+    adapters = 4 * adapter_only + saved_bytes * (adapter_params - adapter_only)
+    adapter_copies = 2 * adapter_only if mixed else 0
+    # A frozen fp32 base under autocast: each matmul casts its weight to 16 bits, and autograd keeps that copy for
+    # the input's gradient (autocast caches only weights that require grad): one layer's linears per layer.
+    frozen_copies = 2 * layer_linear_params / layers if mixed and stored == 4 and not full and not quant_bits else 0
     on_cuda = accelerator == "cuda"
-    step = {"adamw": 4 * (trainable if on_cuda else largest), "adafactor": (12 if on_cuda else 8) * largest}
-    step = step.get(optimizer, 0)
+    gradients, optimizer_bytes, step = _gradients_and_optimizer(optimizer, shapes, full, stored, trainable, on_cuda)
+    optimizer_bytes *= fraction
     if shard in PARTITIONED:
         gradients, optimizer_bytes, step = gradients / processes, optimizer_bytes / processes, step / processes
     if shard in SHARDED:
@@ -226,45 +276,29 @@ def estimate(
     elif shard == "ddp" and processes > 1:
         gradients *= 2  # DDP's reducer copies gradients into communication buckets of the same total size
 
-    # Activations: what each layer keeps for backward, the tail (final norm, head input, labels, RoPE tables), and
-    # the loss: logits in the compute dtype, cross-entropy's fp32 log-softmax, and the fp32 copy the generated
-    # script's `logits[:, :-1].flatten(0, 1).float()` makes unless it is a view (one fp32 sequence).
-    tokens = micro_batch * seq_len
-    dropout_bytes = (1 if accelerator == "cuda" else 4) if lora_dropout and targets else 0  # CUDA: a bool mask
-    target_roles = {role for _name, role, *_ in targets}
-    gqa = dims.family == "llama" and dims.num_key_value_heads < dims.num_attention_heads
-    math = accelerator == "cuda" and not mixed and gqa and not attention_mask
-    types |= {"seq": seq_len, "mask": attention_mask, "math": math}
-    layer = tokens * _layer_activations(dims, types, full, target_roles, rank, dropout_bytes)
-    tail, logits, head_output, loss_backward = tokens * (8 + 2 * dims.attention_head_dim * residual), 0, 0, 0
-    if dims.kind == "decoder":
-        tail += tokens * (4 * h + 4 + (residual * h if full else 0))
-        if full:
-            tail += tokens * (8 + c * h)  # token ids for the embedding gradient; the head's input
-        head_output = tokens * vocab * c
-        logits = head_output + tokens * vocab * (4 + (4 if micro_batch > 1 or mixed else 0))
-        # Backward through the loss holds the log-softmax, its incoming gradient and its result: three fp32 logits.
-        loss_backward = tokens * vocab * 12
-    tail += micro_batch * seq_len * seq_len if attention_mask else 0  # the boolean mask the model builds, once
-    # A step's phases, each on top of the resident weights and optimizer state: the forward's end, backward through
-    # the loss, the end of backward, and the optimizer step.
-    if gradient_checkpointing:
-        # Only each layer's input is kept; backward recomputes one layer at a time after the loss has been freed, and
-        # autocast's weight copies die with the forward, before the fp32 loss.
-        kept = tokens * layers * residual * h
-        activations = kept + max(layer, tail + logits)
-        phases = [copies + kept + tail + head_output, kept + tail + loss_backward, kept + layer + gradients]
-    else:
-        kept = layers * layer
-        if not full:
-            # Frozen embeddings: the first layer's input needs no gradient, so its norm keeps nothing and its q/k/v
-            # dropouts keep no mask (with checkpointing the generated script makes the input require grad).
-            kept -= tokens * (4 * h + 4 + len(target_roles & {"q", "k", "v", "qkv"}) * h * dropout_bytes)
-        activations = kept + tail + logits
-        phases = [copies + activations, copies + kept + tail + loss_backward, gradients]
-    # cuBLAS and cuBLASLt keep 32 MiB workspaces each in PyTorch's allocator on Hopper (H200, torch 2.11).
     resident = weights + adapters + adapter_copies + optimizer_bytes
-    peak = resident + max(*phases, gradients + step) + (64 * 2**20 if accelerator == "cuda" else 0)
+    trained_head = bool(classifier or len(saved) > (1 if set(modules_to_save or ()) & EMBEDDINGS else 0))
+    activations, logits, phases = step_activations(
+        dims,
+        types,
+        full=full,
+        micro_batch=micro_batch,
+        seq_len=seq_len,
+        outputs=outputs,
+        classifier=bool(classifier),
+        targets=targets,
+        rank=rank,
+        dropout=(1 if on_cuda else 4) if lora_dropout and targets else 0,  # CUDA: a bool mask
+        checkpointing=gradient_checkpointing,
+        attention_mask=attention_mask,
+        accelerator=accelerator,
+        frozen_copies=(frozen_copies, 2 * head if frozen_copies else 0),
+        trained=(trained_head, bool(set(modules_to_save or ()) & EMBEDDINGS)),
+        copies=copies,
+        gradients=gradients,
+    )
+    # cuBLAS and cuBLASLt keep 32 MiB workspaces each in PyTorch's allocator on Hopper (H200, torch 2.11).
+    peak = resident + max(*phases, gradients + step) + (64 * 2**20 if on_cuda else 0)
     return MemoryEstimate(
         weights=round(weights + copies),
         gradients=round(gradients),
@@ -275,4 +309,9 @@ def estimate(
         peak=round(peak),
         trainable_params=trainable,
         total_params=base + adapter_params,
+        dtypes=tuple(
+            state_dtypes(
+                strategy, precision, optimizer, weight_dtype if weight_dtype in DTYPE_BYTES else None, bool(saved)
+            ).items()
+        ),
     )

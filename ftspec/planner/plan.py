@@ -148,12 +148,18 @@ class MemoryPlan(Section):
     components_gib: dict[str, float]
     trainable_params: int | None
     total_params: int | None
+    state_dtypes: dict[str, str] = Field(
+        description="precision of the trained weights (`master_weights`), their `gradients` and the `optimizer_state`"
+    )
 
 
 class EstimatePlan(Section):
     """Size of the job, estimated before anything runs."""
 
-    tokens_per_epoch: int | None = Field(description="training tokens, estimated at 4 characters per token")
+    tokens_per_epoch: int | None = Field(description="training tokens, counted or estimated as `token_count` says")
+    token_count: str = Field(
+        description="how the tokens were found: counted with the spec's own tokenizer, or estimated at 4 characters"
+    )
     sequences_per_epoch: int | None
     optimizer_steps: int | None
     train_flops: float | None

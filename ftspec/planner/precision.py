@@ -9,6 +9,15 @@ from .plan import Plan
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
+def _trains_base_weights(plan: Plan) -> bool:
+    """Whether some of the base's own weights train: all of them, or peft's copies of `modules_to_save` and of a
+    classifier's head, which keep the base's dtype (adapters are float32 over any base)."""
+    strategy = plan.spec.strategy
+    if strategy.kind not in PEFT_KINDS:
+        return True
+    return bool(getattr(strategy, "modules_to_save", None)) or plan.spec.data.format == "classification"
+
+
 def decide_precision(plan: Plan) -> Plan:
     """bf16 where every device has it, fp16 on older GPUs, fp32 on CPU; `auto` when unknown until launch.
 
@@ -47,6 +56,17 @@ def decide_precision(plan: Plan) -> Plan:
                 )
             )
     base = plan.base
+    if precision == "fp16" and base.dtype == "float16" and _trains_base_weights(plan):
+        plan = plan.diagnose(
+            Diagnostic(
+                "FT410",
+                "weights loaded in float16 are trained here under fp16 mixed precision, whose gradient scaler "
+                "refuses float16 gradients (`Attempting to unscale FP16 gradients` at the first step)",
+                plan.inputs.sources.at("base", "dtype"),
+                "use `dtype = auto` (float32 master weights under fp16 autocast), or `precision = bf16` on a GPU "
+                "that has it",
+            )
+        )
     if base.dtype == "auto":
         # A frozen base can live in the compute dtype; trained weights stay fp32 (mixed precision).
         frozen = plan.spec.strategy.kind in PEFT_KINDS and precision in DTYPES and precision != "fp32"

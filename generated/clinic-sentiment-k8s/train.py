@@ -116,7 +116,7 @@ SAVE_EVERY = 50
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "08190073139b8b78"
+PLAN_ID = "3f95f3e027b6a0d3"
 # A checkpoint is resumed only by a run with the same constants, data and base (see run_identity);
 # these constants do not change the trained weights, so editing them keeps the checkpoints.
 NOT_IDENTITY = (

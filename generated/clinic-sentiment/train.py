@@ -116,7 +116,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "58b928f95500c070"
+PLAN_ID = "b967f5bd52bac7fe"
 # A checkpoint is resumed only by a run with the same constants, data and base (see run_identity);
 # these constants do not change the trained weights, so editing them keeps the checkpoints.
 NOT_IDENTITY = (

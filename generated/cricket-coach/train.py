@@ -115,7 +115,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "56cfa0b7e2db0c87"
+PLAN_ID = "fd4eeba2d3919514"
 # A checkpoint is resumed only by a run with the same constants, data and base (see run_identity);
 # these constants do not change the trained weights, so editing them keeps the checkpoints.
 NOT_IDENTITY = (

@@ -111,7 +111,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "1d5cbd5428cad6b3"
+PLAN_ID = "1acf7dc21bc7d09a"
 # A checkpoint is resumed only by a run with the same constants, data and base (see run_identity);
 # these constants do not change the trained weights, so editing them keeps the checkpoints.
 NOT_IDENTITY = (

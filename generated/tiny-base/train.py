@@ -102,7 +102,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "a1ee7805c630d9f3"
+PLAN_ID = "8f24bee4391d2f8c"
 # A checkpoint is resumed only by a run with the same constants, data and base (see run_identity);
 # these constants do not change the trained weights, so editing them keeps the checkpoints.
 NOT_IDENTITY = (
