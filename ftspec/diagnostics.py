@@ -142,6 +142,7 @@ CODES: dict[str, str] = {
     "FT403": "plan that does not fit in the memory of the target devices",
     "FT404": "quantized base that cannot be sharded",
     "FT405": "plan whose memory cannot be checked: the base's size is unknown (warning)",
+    "FT420": "`loss_chunk` on a classifier, whose loss has no output head over a vocabulary",
     # Advice (warnings)
     "FT501": "learning rate far from what the strategy usually needs",
     "FT502": "general base where the catalog has one of similar size for the spec's domain",

@@ -17,6 +17,7 @@ from .distribution import decide_distribution
 from .estimates import decide_estimates
 from .evaluation import decide_eval
 from .fit import decide_fit
+from .loss import decide_loss
 from .offline import decide_offline
 from .outputs import decide_outputs
 from .plan import Plan
@@ -34,6 +35,7 @@ PASSES = (
     decide_distribution,
     decide_precision,
     decide_batch,
+    decide_loss,
     decide_schedule,
     decide_fit,
     decide_sharded_quantization,

@@ -107,7 +107,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "9c214ea6d004b6ad"
+PLAN_ID = "1055a3e9c8db583d"
 
 
 def pick_precision():
@@ -212,8 +212,11 @@ def evaluate(model, loader, accelerator):
     model.eval()
     total = count = 0.0
     for batch in loader:
+        # autocast: the model's forward has it; a chunked loss's head runs outside it.
+        with accelerator.autocast():
+            losses, counts = row_losses(model, batch)
         # gather_for_metrics drops the rows Accelerate repeats to give every process a batch.
-        losses, counts = accelerator.gather_for_metrics(row_losses(model, batch))
+        losses, counts = accelerator.gather_for_metrics((losses, counts))
         total, count = total + losses.sum().item(), count + counts.sum().item()
     model.train()
     return total / max(count, 1)
@@ -411,7 +414,8 @@ def main():
             step_loss = torch.zeros((), device=accelerator.device)
             for index, batch in enumerate(group):
                 # accumulate() syncs gradients on the step's last micro-batch only.
-                with accelerator.accumulate(model):
+                # autocast: the model's forward has it; a chunked loss's head runs outside it.
+                with accelerator.accumulate(model), accelerator.autocast():
                     loss, _ = summed_loss(model, batch)
                     # backward() divides by GRAD_ACCUM and processes average: undo both.
                     objective = loss * processes * GRAD_ACCUM / step_count

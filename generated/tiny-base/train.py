@@ -24,6 +24,7 @@ from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, set_seed
 from datasets import load_dataset
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from torch.utils.checkpoint import checkpoint
 from torch.utils.data import DataLoader
 from transformers import (
     AutoConfig,
@@ -98,8 +99,10 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "bcb9550e8b7e37ee"
+PLAN_ID = "90255d93ec994f30"
 IGNORE = -100  # the label of tokens that do not count in the loss
+# Positions per chunk of the output head in the loss: the full logits never exist at once.
+LOSS_CHUNK = 8192
 
 
 def pick_precision():
@@ -219,19 +222,42 @@ def build_model(tokenizer):
     return model
 
 
+def token_losses(head, hidden, labels):
+    """Each position's cross-entropy through the output head, in float32."""
+    logits = head(hidden).float()
+    return F.cross_entropy(logits, labels, ignore_index=IGNORE, reduction="none")
+
+
+def chunked_token_losses(head, hidden, labels):
+    """token_losses, LOSS_CHUNK positions at a time.
+
+    The full logits (positions x vocabulary in float32, and as much again for their gradient) are
+    the largest tensors of a step when the vocabulary is large. Each chunk's logits are freed as
+    soon as its loss is taken and recomputed in backward, so only one chunk's logits are alive.
+    """
+    chunks = zip(hidden.split(LOSS_CHUNK), labels.split(LOSS_CHUNK))
+    if not torch.is_grad_enabled():
+        return torch.cat([token_losses(head, h, y) for h, y in chunks])
+    # checkpoint() keeps only the chunk's inputs and runs the head again in backward.
+    return torch.cat(
+        [checkpoint(token_losses, head, h, y, use_reentrant=False) for h, y in chunks]
+    )
+
+
 def row_losses(model, batch):
     """Each row's summed cross-entropy over the tokens that count, and their number."""
-    logits = model(
+    output = model(
         input_ids=batch["input_ids"],
         position_ids=batch["position_ids"],
         use_cache=False,
-    ).logits
-    # Position t predicts token t + 1.
-    predictions = logits[:, :-1].flatten(0, 1).float()
-    labels = batch["labels"][:, 1:]
-    losses = F.cross_entropy(
-        predictions, labels.flatten(), ignore_index=IGNORE, reduction="none"
+        output_hidden_states=True,
+        logits_to_keep=1,  # the head runs in chunked_token_losses, not here
     )
+    head = getattr(model, "module", model).get_output_embeddings()
+    # Position t predicts token t + 1.
+    hidden = output.hidden_states[-1][:, :-1].flatten(0, 1)
+    labels = batch["labels"][:, 1:]
+    losses = chunked_token_losses(head, hidden, labels.flatten())
     return losses.view(labels.shape).sum(dim=1), (labels != IGNORE).sum(dim=1)
 
 
@@ -247,8 +273,11 @@ def evaluate(model, loader, accelerator):
     model.eval()
     total = count = 0.0
     for batch in loader:
+        # autocast: the model's forward has it; a chunked loss's head runs outside it.
+        with accelerator.autocast():
+            losses, counts = row_losses(model, batch)
         # gather_for_metrics drops the rows Accelerate repeats to give every process a batch.
-        losses, counts = accelerator.gather_for_metrics(row_losses(model, batch))
+        losses, counts = accelerator.gather_for_metrics((losses, counts))
         total, count = total + losses.sum().item(), count + counts.sum().item()
     model.train()
     return total / max(count, 1)
@@ -415,7 +444,8 @@ def main():
             step_loss = torch.zeros((), device=accelerator.device)
             for index, batch in enumerate(group):
                 # accumulate() syncs gradients on the step's last micro-batch only.
-                with accelerator.accumulate(model):
+                # autocast: the model's forward has it; a chunked loss's head runs outside it.
+                with accelerator.accumulate(model), accelerator.autocast():
                     loss, _ = summed_loss(model, batch)
                     # backward() divides by GRAD_ACCUM and processes average: undo both.
                     objective = loss * processes * GRAD_ACCUM / step_count
