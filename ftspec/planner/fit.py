@@ -49,6 +49,7 @@ def _estimate(plan: Plan, fit: Fit, *, strategy: str | None = None, processes: i
         quant_bits=4 if strategy == "qlora" else (quant["bits"] if quant else None),
         lora_dropout=peft.get("lora_dropout", 0.0) or 0.0,
         accelerator="cpu" if plan.hardware.accelerator == "cpu" else "cuda",
+        loss_chunk=plan.train.loss_chunk,
     )
 
 

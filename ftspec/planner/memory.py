@@ -140,6 +140,26 @@ def _layer_activations(dims, t: dict, full: bool, targets: set, rank: int, dropo
     return total
 
 
+def _loss_bytes(tokens: int, micro_batch: int, vocab: int, h: int, types: dict, loss_chunk: int) -> tuple[int, ...]:
+    """The causal loss's bytes: (alive at the forward's end, the head's output then, held in backward through it).
+
+    All positions at once: logits in the compute dtype, cross-entropy's fp32 log-softmax, and the fp32 copy the
+    generated script's `logits[:, :-1].flatten(0, 1).float()` makes unless it is a view (one fp32 sequence); backward
+    holds the log-softmax, its incoming gradient and its result, three fp32 logits. In chunks of `loss_chunk`
+    positions (the head under torch.utils.checkpoint): one chunk's logits at a time, beside what stays for the whole
+    step, the head's input copied without the last position, each position's loss and the last position's logits
+    the model still computes.
+    """
+    c, mixed = types["compute"], types["mixed"]
+    if not loss_chunk:
+        head_output = tokens * vocab * c
+        logits = head_output + tokens * vocab * (4 + (4 if micro_batch > 1 or mixed else 0))
+        return logits, head_output, tokens * vocab * 12
+    chunk = min(loss_chunk, tokens)
+    kept = tokens * (types["residual"] * h + 4) + micro_batch * vocab * c
+    return kept + chunk * vocab * (c + 4 + (4 if mixed else 0)), kept, kept + chunk * vocab * 12
+
+
 def estimate(
     dims: ModelDims,
     *,
@@ -159,6 +179,7 @@ def estimate(
     double_quant: bool = True,
     attention_mask: bool = True,
     accelerator: str = "cuda",
+    loss_chunk: int = 0,
 ) -> MemoryEstimate:
     """Per-device training memory of one micro-batch step, by component, with the allocator's peak."""
     full = strategy in FULL_KINDS
@@ -227,8 +248,7 @@ def estimate(
         gradients *= 2  # DDP's reducer copies gradients into communication buckets of the same total size
 
     # Activations: what each layer keeps for backward, the tail (final norm, head input, labels, RoPE tables), and
-    # the loss: logits in the compute dtype, cross-entropy's fp32 log-softmax, and the fp32 copy the generated
-    # script's `logits[:, :-1].flatten(0, 1).float()` makes unless it is a view (one fp32 sequence).
+    # the loss (`_loss_bytes`).
     tokens = micro_batch * seq_len
     dropout_bytes = (1 if accelerator == "cuda" else 4) if lora_dropout and targets else 0  # CUDA: a bool mask
     target_roles = {role for _name, role, *_ in targets}
@@ -241,10 +261,7 @@ def estimate(
         tail += tokens * (4 * h + 4 + (residual * h if full else 0))
         if full:
             tail += tokens * (8 + c * h)  # token ids for the embedding gradient; the head's input
-        head_output = tokens * vocab * c
-        logits = head_output + tokens * vocab * (4 + (4 if micro_batch > 1 or mixed else 0))
-        # Backward through the loss holds the log-softmax, its incoming gradient and its result: three fp32 logits.
-        loss_backward = tokens * vocab * 12
+        logits, head_output, loss_backward = _loss_bytes(tokens, micro_batch, vocab, h, types, loss_chunk)
     tail += micro_batch * seq_len * seq_len if attention_mask else 0  # the boolean mask the model builds, once
     # A step's phases, each on top of the resident weights and optimizer state: the forward's end, backward through
     # the loss, the end of backward, and the optimizer step.

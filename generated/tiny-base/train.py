@@ -99,7 +99,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "90255d93ec994f30"
+PLAN_ID = "ea1736f3ed91803f"
 IGNORE = -100  # the label of tokens that do not count in the loss
 # Positions per chunk of the output head in the loss: the full logits never exist at once.
 LOSS_CHUNK = 8192
