@@ -226,6 +226,7 @@ def main() -> None:
     parser.add_argument("--cap-gib", type=float, default=4.0)
     parser.add_argument("--max-micro", type=int, default=8)
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # each line as it comes, also into a file
     os.environ.update(
         HF_HUB_OFFLINE="1",
         HF_DATASETS_OFFLINE="1",
