@@ -109,7 +109,7 @@ train {{
   log_every     = 1
   seed          = 1
 }}
-output {{ dir = "run" }}
+output {{ dir = "run-{micro}" }}  # beside the spec
 """
 
 # Runs a script and reports its process's largest resident set (Linux gives KiB) on the last line.
@@ -166,7 +166,7 @@ def run_ftspec(work: Path, model: Path, data: Path, steps: int, micro: int, cap:
     outcome = measured(["train.py"], result.out_dir, cap)
     if outcome is None:
         return None
-    metrics = next(result.out_dir.rglob("metrics.jsonl")).read_text().splitlines()
+    metrics = (work / f"run-{micro}" / "logs" / "metrics.jsonl").read_text().splitlines()
     timed = [r for r in map(json.loads, metrics) if "loss_tokens" in r and r["step"] > WARMUP]
     chunk = json.loads((result.out_dir / "plan.json").read_text())["train"]["loss_chunk"]
     tokens, seconds = sum(r["loss_tokens"] for r in timed), sum(r["seconds"] for r in timed)
