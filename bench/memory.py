@@ -65,6 +65,7 @@ class Case:
     weights: str | None = None  # the dtype the base loads in (`base.dtype`); None: the planner's `auto`
     modules_to_save: tuple[str, ...] = ()
     labels: int | None = None  # a decoder classifier (AutoModelForSequenceClassification) with this many labels
+    loss_chunk: int = 0  # positions per chunk of the output head in the loss, as train.loss_chunk; 0: all at once
 
     @property
     def name(self) -> str:
@@ -78,6 +79,7 @@ class Case:
             + (f" w-{self.weights}" if self.weights else "")
             + (" +" + "+".join(self.modules_to_save) if self.modules_to_save else "")
             + (f" cls{self.labels}" if self.labels else "")
+            + (f" chunk{self.loss_chunk}" if self.loss_chunk else "")
         )
 
 
@@ -131,7 +133,16 @@ CUDA_CASES = [
     Case(2048, 8, 32000, 512, 2, optimizer="adafactor", precision="bf16", heads=16, kv_heads=8),
     Case(1024, 8, 32000, 512, 4, precision="bf16", heads=16, kv_heads=16, padded=True),
 ]
-QUICK = [Case(128, 2, 4096, 128, 2), Case(128, 2, 4096, 128, 2, strategy="lora", checkpointing=True)]
+CASES += [  # the chunked loss, where the vocabulary dominates
+    Case(128, 2, 32000, 512, 2, loss_chunk=256),
+    Case(256, 2, 32000, 512, 2, strategy="lora", loss_chunk=256),
+    Case(256, 2, 32000, 256, 4, strategy="lora", precision="bf16", checkpointing=True, loss_chunk=512),
+]
+QUICK = [
+    Case(128, 2, 4096, 128, 2),
+    Case(128, 2, 4096, 128, 2, strategy="lora", checkpointing=True),
+    Case(128, 2, 32000, 256, 2, strategy="lora", loss_chunk=128),
+]
 
 
 def build(case: Case, workdir: Path, device: str = "cpu"):
@@ -276,6 +287,10 @@ def train_step(model, case: Case, device: str, tracker: LiveBytes | None):
 
         hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda saved: saved.tensor)
     with hooks:
+        if case.loss_chunk:
+            with autocast:
+                chunked_loss_backward(model, case, ids, positions, tracker)
+            return
         with autocast:
             mask_argument = {"attention_mask": mask} if case.padded else {}
             logits = model(input_ids=ids, position_ids=positions, use_cache=False, **mask_argument).logits
@@ -287,6 +302,37 @@ def train_step(model, case: Case, device: str, tracker: LiveBytes | None):
         loss = torch.nn.functional.cross_entropy(predictions, labels, reduction="sum")
         del logits, predictions
         loss.backward()
+
+
+def chunked_loss_backward(model, case: Case, ids, positions, tracker: LiveBytes | None) -> None:
+    """The generated script's chunked loss: the head over `loss_chunk` positions at a time under checkpoint.
+
+    Checkpoint's own hooks hide what the chunk saves, so the chunk's logits are tracked while alive (in forward and
+    again when backward recomputes them), beside the head's input copy and each position's loss.
+    """
+    from torch.utils.checkpoint import checkpoint
+
+    output = model(input_ids=ids, position_ids=positions, use_cache=False, output_hidden_states=True, logits_to_keep=1)
+    head = model.get_output_embeddings()
+    hidden = output.hidden_states[-1][:, :-1].flatten(0, 1)
+
+    def token_losses(chunk, labels):
+        logits = head(chunk)
+        predictions = logits.float()
+        log_probs = predictions.log_softmax(-1)  # what cross_entropy computes first, here in sight of the tracker
+        if tracker is not None:
+            for tensor in (logits, predictions, log_probs):
+                tracker.track(tensor, tensor)
+        return torch.nn.functional.nll_loss(log_probs, labels, reduction="none")
+
+    pieces = zip(hidden.split(case.loss_chunk), ids[:, 1:].flatten().split(case.loss_chunk), strict=True)
+    losses = torch.cat([checkpoint(token_losses, h, y, use_reentrant=False) for h, y in pieces])
+    if tracker is not None:
+        tracker.track(hidden, hidden)
+        tracker.track(losses, losses)
+        tracker.track(output.logits, output.logits)
+    del output, hidden
+    losses.sum().backward()
 
 
 def measure(case: Case, model, device: str) -> dict[str, int]:
@@ -337,6 +383,7 @@ def run(case: Case, device: str = "cpu") -> tuple[MemoryEstimate, dict[str, int]
         weight_dtype=case.weights,
         modules_to_save=case.modules_to_save,
         num_labels=case.labels,
+        loss_chunk=case.loss_chunk,
     )
     return predicted, measure(case, model, device)
 

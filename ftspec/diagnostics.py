@@ -154,6 +154,7 @@ CODES: dict[str, str] = {
     "FT406": "SkyPilot launcher without a GPU model to ask for",
     "FT407": "elastic restarts with no checkpoint before the end: a restart starts over (warning)",
     "FT410": "float16 weights trained under fp16 mixed precision, whose gradient scaler refuses them",
+    "FT420": "`loss_chunk` on a classifier, whose loss has no output head over a vocabulary",
     # Advice (warnings)
     "FT501": "learning rate far from what the strategy usually needs",
     "FT502": "general base where the catalog has one of similar size for the spec's domain",

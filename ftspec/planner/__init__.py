@@ -19,6 +19,7 @@ from .estimates import decide_estimates
 from .evaluation import decide_eval
 from .fit import decide_fit
 from .launcher import decide_launcher
+from .loss import decide_loss
 from .offline import decide_offline
 from .outputs import decide_outputs
 from .plan import Plan
@@ -42,6 +43,7 @@ PASSES = (
     decide_launcher,
     decide_precision,
     decide_batch,
+    decide_loss,
     decide_schedule,
     decide_fit,
     decide_sharded_quantization,

@@ -49,12 +49,30 @@ def layer_activations(dims, t: dict, full: bool, targets: set, rank: int, dropou
     return total
 
 
+def loss_bytes(tokens: int, micro_batch: int, vocab: int, h: int, types: dict, loss_chunk: int) -> tuple[int, ...]:
+    """The causal loss's bytes: (alive at the forward's end, the head's output then, held in backward through it).
+
+    All positions at once: logits in the compute dtype, cross-entropy's fp32 log-softmax, and the fp32 copy the
+    generated script's `logits[:, :-1].flatten(0, 1).float()` makes unless it is a view (one fp32 sequence); backward
+    holds the log-softmax, its incoming gradient and its result, three fp32 logits. In chunks of `loss_chunk`
+    positions (the head under torch.utils.checkpoint): one chunk's logits at a time, beside what stays for the whole
+    step, the head's input copied without the last position, each position's loss and the last position's logits
+    the model still computes.
+    """
+    c, mixed = types["compute"], types["mixed"]
+    if not loss_chunk:
+        head_output = tokens * vocab * c
+        logits = head_output + tokens * vocab * (4 + (4 if micro_batch > 1 or mixed else 0))
+        return logits, head_output, tokens * vocab * 12
+    chunk = min(loss_chunk, tokens)
+    kept = tokens * (types["residual"] * h + 4) + micro_batch * vocab * c
+    return kept + chunk * vocab * (c + 4 + (4 if mixed else 0)), kept, kept + chunk * vocab * 12
+
+
 def activations(dims: ModelDims, types: dict, **k) -> tuple[float, float, list[float]]:
     """Bytes kept for backward, the loss's share of them, and the step's phases (each on top of the resident state).
 
-    What each layer keeps, the tail (final norm, head input, labels, RoPE tables), and the loss: logits in the compute
-    dtype, cross-entropy's fp32 log-softmax, and the fp32 copy the generated script's
-    `logits[:, :-1].flatten(0, 1).float()` makes unless it is a view (one fp32 sequence).
+    What each layer keeps, the tail (final norm, head input, labels, RoPE tables), and the loss (`loss_bytes`).
     """
     full, micro_batch, seq_len, outputs = k["full"], k["micro_batch"], k["seq_len"], k["outputs"]
     layers, h, c, residual = dims.num_hidden_layers, dims.hidden_size, types["compute"], types["residual"]
@@ -73,15 +91,13 @@ def activations(dims: ModelDims, types: dict, **k) -> tuple[float, float, list[f
             tail += tokens * (8 + c * h)  # token ids for the embedding gradient; the head's input
         else:
             tail += tokens * ((c * h if trained_head else 0) + (8 if trained_embedding else 0))
-        head_output = tokens * outputs * c
         if k["classifier"]:
             # The head scores every position; the loss reads one per row.
+            head_output = tokens * outputs * c
             logits = head_output + micro_batch * outputs * 8
             loss_backward = micro_batch * outputs * 12
         else:
-            logits = head_output + tokens * outputs * (4 + (4 if micro_batch > 1 or mixed else 0))
-            # Backward through the loss holds the log-softmax, its incoming gradient and its result: three fp32 logits.
-            loss_backward = tokens * outputs * 12
+            logits, head_output, loss_backward = loss_bytes(tokens, micro_batch, outputs, h, types, k["loss_chunk"])
     tail += micro_batch * seq_len * seq_len if k["attention_mask"] else 0  # the boolean mask the model builds, once
     copies, gradients = k["copies"], k["gradients"]
     # A step's phases: the forward's end, backward through the loss, the end of backward (the optimizer step is the

@@ -40,6 +40,7 @@ def decide_batch(plan: Plan) -> Plan:
         log_every=train.log_every,
         compile=train.compile,
         gradient_checkpointing=False,
+        loss_chunk=0,  # decide_loss sets it
         micro_batch_size=micro,
         grad_accum=train.grad_accum,
         effective_batch_size=train.batch_size * train.grad_accum,

@@ -55,6 +55,7 @@ def _estimate(plan: Plan, fit: Fit, *, strategy: str | None = None, processes: i
         weight_dtype=dtype if dtype in DTYPE_BYTES else None,
         modules_to_save=() if strategy else peft.get("modules_to_save") or (),
         num_labels=len(labels) if labels else None,
+        loss_chunk=plan.train.loss_chunk,
     )
 
 

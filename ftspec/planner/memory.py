@@ -220,6 +220,7 @@ def estimate(
     weight_dtype: str | None = None,
     modules_to_save=(),
     num_labels: int | None = None,
+    loss_chunk: int = 0,
 ) -> MemoryEstimate:
     """Per-device training memory of one micro-batch step, by component, with the allocator's peak.
 
@@ -296,6 +297,7 @@ def estimate(
         trained=(trained_head, bool(set(modules_to_save or ()) & EMBEDDINGS)),
         copies=copies,
         gradients=gradients,
+        loss_chunk=loss_chunk,
     )
     # cuBLAS and cuBLASLt keep 32 MiB workspaces each in PyTorch's allocator on Hopper (H200, torch 2.11).
     peak = resident + max(*phases, gradients + step) + (64 * 2**20 if on_cuda else 0)

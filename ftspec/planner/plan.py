@@ -95,6 +95,7 @@ class TrainPlan(Section):
     log_every: int
     compile: bool
     gradient_checkpointing: bool
+    loss_chunk: int  # positions per chunk of the output head in the loss; 0: the full logits at once
     micro_batch_size: int
     grad_accum: int
     effective_batch_size: int

@@ -247,6 +247,11 @@ class Train(Block):
     seed: int = Field(42, ge=0, le=2**32 - 1, description="seed of initialisation, dropout and data order")
     log_every: int = Field(10, ge=1, description="optimizer steps between two log lines")
     compile: bool = Field(False, description="compile the model with torch.compile")
+    loss_chunk: Annotated[int, Field(ge=0, le=1_000_000)] | Literal["auto"] = Field(
+        "auto",
+        description="positions per chunk of the output head in a causal loss, so the full logits never exist; "
+        "0 takes the whole batch at once; `auto` sizes chunks to about 128 MiB of float32 logits",
+    )
 
 
 class Eval(Block):

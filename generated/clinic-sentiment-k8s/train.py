@@ -116,7 +116,7 @@ SAVE_EVERY = 50
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "3f95f3e027b6a0d3"
+PLAN_ID = "9282b886deb353a8"
 # A checkpoint is resumed only by a run with the same constants, data and base (see run_identity);
 # these constants do not change the trained weights, so editing them keeps the checkpoints.
 NOT_IDENTITY = (
@@ -371,8 +371,11 @@ def evaluate(model, loader, accelerator):
     model.eval()
     total = count = 0.0
     for batch in loader:
+        # autocast: the model's forward has it; a chunked loss's head runs outside it.
+        with accelerator.autocast():
+            losses, counts = row_losses(model, batch)
         # gather_for_metrics drops the rows Accelerate repeats to give every process a batch.
-        losses, counts = accelerator.gather_for_metrics(row_losses(model, batch))
+        losses, counts = accelerator.gather_for_metrics((losses, counts))
         total, count = total + losses.sum().item(), count + counts.sum().item()
     model.train()
     return total / max(count, 1)
@@ -620,7 +623,8 @@ def main():
             step_loss = torch.zeros((), device=accelerator.device)
             for index, batch in enumerate(group):
                 # accumulate() syncs gradients on the step's last micro-batch only.
-                with accelerator.accumulate(model):
+                # autocast: the model's forward has it; a chunked loss's head runs outside it.
+                with accelerator.accumulate(model), accelerator.autocast():
                     loss, _ = summed_loss(model, batch)
                     # backward() divides by grad_accum and processes average: undo both.
                     objective = loss * processes * grad_accum / step_count

@@ -26,6 +26,7 @@ from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, broadcast_object_list, set_seed
 from datasets import load_dataset
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from torch.utils.checkpoint import checkpoint
 from torch.utils.data import DataLoader
 from transformers import (
     AutoConfig,
@@ -102,7 +103,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "8f24bee4391d2f8c"
+PLAN_ID = "ba0501cd2e821363"
 # A checkpoint is resumed only by a run with the same constants, data and base (see run_identity);
 # these constants do not change the trained weights, so editing them keeps the checkpoints.
 NOT_IDENTITY = (
@@ -120,6 +121,8 @@ NOT_IDENTITY = (
 # File hashes by size and modification time, so an unchanged file is not read again.
 HASH_CACHE = CHECKPOINT_DIR / "file-hashes.json"
 IGNORE = -100  # the label of tokens that do not count in the loss
+# Positions per chunk of the output head in the loss: the full logits never exist at once.
+LOSS_CHUNK = 8192
 
 
 def pick_precision():
@@ -350,19 +353,42 @@ def write_failure(what, err):
     )
 
 
+def token_losses(head, hidden, labels):
+    """Each position's cross-entropy through the output head, in float32."""
+    logits = head(hidden).float()
+    return F.cross_entropy(logits, labels, ignore_index=IGNORE, reduction="none")
+
+
+def chunked_token_losses(head, hidden, labels):
+    """token_losses, LOSS_CHUNK positions at a time.
+
+    The full logits (positions x vocabulary in float32, and as much again for their gradient) are
+    the largest tensors of a step when the vocabulary is large. Each chunk's logits are freed as
+    soon as its loss is taken and recomputed in backward, so only one chunk's logits are alive.
+    """
+    chunks = zip(hidden.split(LOSS_CHUNK), labels.split(LOSS_CHUNK))
+    if not torch.is_grad_enabled():
+        return torch.cat([token_losses(head, h, y) for h, y in chunks])
+    # checkpoint() keeps only the chunk's inputs and runs the head again in backward.
+    return torch.cat(
+        [checkpoint(token_losses, head, h, y, use_reentrant=False) for h, y in chunks]
+    )
+
+
 def row_losses(model, batch):
     """Each row's summed cross-entropy over the tokens that count, and their number."""
-    logits = model(
+    output = model(
         input_ids=batch["input_ids"],
         position_ids=batch["position_ids"],
         use_cache=False,
-    ).logits
-    # Position t predicts token t + 1.
-    predictions = logits[:, :-1].flatten(0, 1).float()
-    labels = batch["labels"][:, 1:]
-    losses = F.cross_entropy(
-        predictions, labels.flatten(), ignore_index=IGNORE, reduction="none"
+        output_hidden_states=True,
+        logits_to_keep=1,  # the head runs in chunked_token_losses, not here
     )
+    head = getattr(model, "module", model).get_output_embeddings()
+    # Position t predicts token t + 1.
+    hidden = output.hidden_states[-1][:, :-1].flatten(0, 1)
+    labels = batch["labels"][:, 1:]
+    losses = chunked_token_losses(head, hidden, labels.flatten())
     return losses.view(labels.shape).sum(dim=1), (labels != IGNORE).sum(dim=1)
 
 
@@ -378,8 +404,11 @@ def evaluate(model, loader, accelerator):
     model.eval()
     total = count = 0.0
     for batch in loader:
+        # autocast: the model's forward has it; a chunked loss's head runs outside it.
+        with accelerator.autocast():
+            losses, counts = row_losses(model, batch)
         # gather_for_metrics drops the rows Accelerate repeats to give every process a batch.
-        losses, counts = accelerator.gather_for_metrics(row_losses(model, batch))
+        losses, counts = accelerator.gather_for_metrics((losses, counts))
         total, count = total + losses.sum().item(), count + counts.sum().item()
     model.train()
     return total / max(count, 1)
@@ -596,7 +625,8 @@ def main():
             step_loss = torch.zeros((), device=accelerator.device)
             for index, batch in enumerate(group):
                 # accumulate() syncs gradients on the step's last micro-batch only.
-                with accelerator.accumulate(model):
+                # autocast: the model's forward has it; a chunked loss's head runs outside it.
+                with accelerator.accumulate(model), accelerator.autocast():
                     loss, _ = summed_loss(model, batch)
                     # backward() divides by grad_accum and processes average: undo both.
                     objective = loss * processes * grad_accum / step_count
