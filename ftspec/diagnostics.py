@@ -129,6 +129,9 @@ CODES: dict[str, str] = {
     "FT210": "architecture dimensions that do not agree",
     "FT211": "metric that does not apply to the task",
     "FT212": "prompt template that is neither a name nor a template",
+    "FT213": "answer-generation setting on a classification spec",
+    "FT214": "nucleus sampling (`top_p`) with greedy decoding",
+    "FT215": "answers scored against references that text data does not have",
     # Files and dependencies
     "FT301": "spec file not found or unreadable",
     "FT302": "data file not found",

@@ -96,6 +96,10 @@ def render(plan: Plan, out_dir: Path) -> dict[str, str]:
         "README.md": env.get_template("README.md.j2").render(ctx),
         "plan.json": json.dumps(ctx["plan"], indent=2, sort_keys=True) + "\n",
     }
+    if plan.data.format != "classification":
+        # A generative model is served by an existing engine (vLLM); a classifier has no server here.
+        files["serve.sh"] = env.get_template("serve.sh.j2").render(ctx)
+    files["chat.py"] = env.get_template("chat.py.j2").render(ctx)
     if plan.hardware.nodes > 1:
         files["slurm.sh"] = env.get_template("slurm.sh.j2").render(ctx)
     return dict(sorted(files.items()))

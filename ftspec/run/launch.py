@@ -9,9 +9,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from .. import api
@@ -108,9 +110,60 @@ def stream(command: list[str], run_dir: Path, env: dict[str, str]) -> int:
     return process.returncode
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# What ftspec has already said about the stack's notices during this command.
+_SAID: set[str] = set()
+
+
+class LoadReport:
+    """transformers' weight-loading table (a `LOAD REPORT` heading, a table, notes), printed at every
+    load with ANSI codes: read whole, then said once per command in ftspec's words."""
+
+    def __init__(self) -> None:
+        self.inside, self.notes, self.keys = False, False, {}
+
+    def swallow(self, line: str) -> bool:
+        """Whether ``line`` belongs to a report (and is held back); says the report when it ends."""
+        plain = ANSI.sub("", line)
+        if "LOAD REPORT" in plain:
+            self.inside, self.notes, self.keys = True, False, {}
+            return True
+        if not self.inside:
+            return False
+        if plain.startswith("Notes:"):
+            self.notes = True
+            return True
+        if self.notes and plain.startswith("- "):
+            return True
+        if not self.notes:
+            cells = [cell.strip() for cell in plain.split("|")]
+            if len(cells) >= 2 and cells[0] and cells[1] and cells[0] != "Key" and not cells[0].startswith("-"):
+                self.keys[cells[0]] = cells[1]
+            return True
+        self.inside = False
+        self.say()
+        return not plain.strip()
+
+    def say(self) -> None:
+        missing = sorted(key for key, status in self.keys.items() if status == "MISSING")
+        message = (
+            f"ftspec: the base checkpoint has no {', '.join(missing)}: a new head starts from random weights, "
+            "as expected when a pretrained model gets a new task"
+        )
+        if len(missing) < len(self.keys):
+            found = ", ".join(f"{key} ({status.lower()})" for key, status in sorted(self.keys.items()))
+            message = f"ftspec: loading the base model reported {found}"
+        if message not in _SAID:
+            _SAID.add(message)
+            sys.stdout.write(message + "\n")
+
+
 def _pass_on(lines, quiet: bool = False) -> None:
     dropped = False
+    report = LoadReport()
     for line in lines:
+        if report.swallow(line):
+            continue
         # A noisy block's blank lines go with it.
         dropped = any(noise in line for noise in NOISE) or (dropped and not line.strip())
         if dropped:
@@ -122,16 +175,25 @@ def _pass_on(lines, quiet: bool = False) -> None:
 
 
 def run(
-    path: Path, overrides: tuple[str, ...] = (), target: str | None = "detect", force: bool = False, _depth: int = 0
+    path: Path,
+    overrides: tuple[str, ...] = (),
+    target: str | None = "detect",
+    force: bool = False,
+    _depth: int = 0,
+    _needed_by: str | None = None,
 ) -> int:
     """Train one spec after its base spec, unless its last finished run is up to date; returns the exit code."""
+    started = time.monotonic()
     result = api.check(path, overrides, target)
-    print_diagnostics(result)
+    # A base spec's advice is shown when it trains, not on every run that only reuses its model.
+    if not result.ok or _needed_by is None:
+        print_diagnostics(result)
     if not result.ok:
         return 1
     # Bad data stops the run here, before anything is built, written or launched.
     data = api.check_data(result.plan)
-    report(data.diagnostics, result.sources, path)
+    if data.has_errors or _needed_by is None:
+        report(data.diagnostics, result.sources, path)
     if data.has_errors:
         return 1
     missing = missing_stack()
@@ -150,13 +212,7 @@ def run(
     dependency_hash = None
     if loaded.dependency is not None:
         # The base is built like any spec: it skips itself when its last run is up to date.
-        name = loaded.dependency.spec.name
-        print(
-            f"ftspec: {plan.name} starts from the model of `{name}` ({shown(loaded.dependency.path)}): "
-            "building that first",
-            flush=True,
-        )
-        status = run(loaded.dependency.path, (), target, False, _depth + 1)
+        status = run(loaded.dependency.path, (), target, False, _depth + 1, plan.name)
         if status != 0:
             return status
         dependency_hash = (read_run(loaded.dependency.output_dir) or {}).get("content_hash")
@@ -172,11 +228,15 @@ def run(
         return 1
     same = previous is not None and previous.get("content_hash") == record["content_hash"] and not force
     if same and previous.get("status") == "finished":
-        print(
-            f"ftspec: {plan.name} is up to date: its last run in {shown(run_dir)} used the same inputs "
-            "(--force trains it again)"
-        )
+        up_to_date(plan, path, _needed_by)
         return 0
+    if _needed_by is not None:
+        print(
+            f"ftspec: {_needed_by} starts from the model of `{plan.name}` ({shown(path)}): building that first",
+            flush=True,
+        )
+        print_diagnostics(result)
+        report(data.diagnostics, result.sources, path)
     if not same:
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # another plan or data: start afresh
     print(data.table(), flush=True)
@@ -201,7 +261,28 @@ def run(
         write_run(run_dir, record, "finished")
         with (run_dir / "README.md").open("a", encoding="utf-8") as card:
             card.write("\n" + provenance_markdown(record))
+        if _needed_by is None:
+            done(plan, path, time.monotonic() - started)
     return status
+
+
+def up_to_date(plan, path: Path, needed_by: str | None) -> None:
+    """Say that a spec's last run can be used as it is."""
+    where = shown(plan.output.dir)
+    if needed_by is not None:
+        print(f"ftspec: {needed_by} starts from the model of `{plan.name}` ({shown(path)}), up to date in {where}")
+        return
+    print(f"ftspec: {plan.name} is up to date: its last run in {where} used the same inputs (--force trains it again)")
+    print(f"  results: {shown(plan.output.eval / 'report.md')}; talk to it: ftspec chat {shown(path)}")
+
+
+def done(plan, path: Path, seconds: float) -> None:
+    """The run's last words: how long it took and where its results are."""
+    minutes, rest = divmod(round(seconds), 60)
+    took = f"{minutes} min {rest} s" if minutes else f"{rest} s"
+    print(f"ftspec: {plan.name} done in {took} (bases built first included)")
+    print(f"  results: {shown(plan.output.eval / 'report.md')} and the model in {shown(plan.output.dir)}")
+    print(f"  talk to it: ftspec chat {shown(path)}")
 
 
 def write_run(run_dir: Path, record: dict, status: str) -> None:

@@ -112,7 +112,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "5a5d6d293873a8d1"
+PLAN_ID = "c6d85ef6c04f86b2"
 
 
 def pick_precision():

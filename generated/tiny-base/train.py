@@ -98,7 +98,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "bcb9550e8b7e37ee"
+PLAN_ID = "e256538ab1b9cebc"
 IGNORE = -100  # the label of tokens that do not count in the loss
 
 
