@@ -151,6 +151,7 @@ CODES: dict[str, str] = {
     "FT503": "model trained from scratch on far fewer tokens than a compute-optimal run",
     "FT504": "training set too small for the strategy and the size of the base",
     "FT505": "base whose licence does not allow commercial use",
+    "FT506": "adapters on a base small enough to train whole",
     # Data files (`check --data` and `run`)
     "FT601": "data file that is not valid UTF-8",
     "FT602": "data row that is not one JSON object",
