@@ -196,19 +196,9 @@ def run(
         report(data.diagnostics, result.sources, path)
     if data.has_errors:
         return 1
-    missing = missing_stack()
-    if missing:
-        print(
-            f"ftspec: `run` needs the training stack, and {', '.join(missing)} is not installed\n"
-            "  help: pip install 'ftspec[train]'",
-            file=sys.stderr,
-        )
+    if not launchable(result, path):
         return 1
     loaded, plan = result.loaded, result.plan
-    misses = offline_misses(plan)
-    if misses:
-        report(misses, result.sources, path)
-        return 1
     dependency_hash = None
     if loaded.dependency is not None:
         # The base is built like any spec: it skips itself when its last run is up to date.
@@ -231,12 +221,7 @@ def run(
         up_to_date(plan, path, _needed_by)
         return 0
     if _needed_by is not None:
-        print(
-            f"ftspec: {_needed_by} starts from the model of `{plan.name}` ({shown(path)}): building that first",
-            flush=True,
-        )
-        print_diagnostics(result)
-        report(data.diagnostics, result.sources, path)
+        building_first(result, data, path, _needed_by)
     if not same:
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # another plan or data: start afresh
     print(data.table(), flush=True)
@@ -264,6 +249,32 @@ def run(
         if _needed_by is None:
             done(plan, path, time.monotonic() - started)
     return status
+
+
+def launchable(result, path: Path) -> bool:
+    """Whether the training stack is installed and, offline, every hub file is cached (else say why)."""
+    missing = missing_stack()
+    if missing:
+        print(
+            f"ftspec: `run` needs the training stack, and {', '.join(missing)} is not installed\n"
+            "  help: pip install 'ftspec[train]'",
+            file=sys.stderr,
+        )
+        return False
+    misses = offline_misses(result.plan)
+    if misses:
+        report(misses, result.sources, path)
+    return not misses
+
+
+def building_first(result, data, path: Path, needed_by: str) -> None:
+    """A base spec that must train first: say so, then its advice, held back until now."""
+    print(
+        f"ftspec: {needed_by} starts from the model of `{result.plan.name}` ({shown(path)}): building that first",
+        flush=True,
+    )
+    print_diagnostics(result)
+    report(data.diagnostics, result.sources, path)
 
 
 def up_to_date(plan, path: Path, needed_by: str | None) -> None:
