@@ -133,6 +133,9 @@ CODES: dict[str, str] = {
     "FT210": "architecture dimensions that do not agree",
     "FT211": "metric that does not apply to the task",
     "FT212": "prompt template that is neither a name nor a template",
+    "FT213": "answer-generation setting on a classification spec",
+    "FT214": "nucleus sampling (`top_p`) with greedy decoding",
+    "FT215": "answers scored against references that text data does not have",
     "FT220": "container setting (`image`, `volume`) for a launcher that starts no container",
     # Files and dependencies
     "FT301": "spec file not found or unreadable",
@@ -161,6 +164,7 @@ CODES: dict[str, str] = {
     "FT503": "model trained from scratch on far fewer tokens than a compute-optimal run",
     "FT504": "training set too small for the strategy and the size of the base",
     "FT505": "base whose licence does not allow commercial use",
+    "FT506": "adapters on a base small enough to train whole",
     # Data files (`check --data` and `run`)
     "FT601": "data file that is not valid UTF-8",
     "FT602": "data row that is not one JSON object",

@@ -202,6 +202,12 @@ def cmd_lsp(args) -> int:
     return 0
 
 
+def cmd_chat(args) -> int:
+    from ..run.chat import chat
+
+    return chat(Path(args.spec), tuple(args.set), args.target, args.compare, tuple(args.prompt))
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="ftspec", description="Compile fine-tuning specs (.ft) into training scripts.")
     top.add_argument("--version", action="version", version="ftspec 0.1.0")
@@ -315,6 +321,19 @@ def parser() -> argparse.ArgumentParser:
 
     lsp = commands.add_parser("lsp", help="the language server for editors, on standard input and output")
     lsp.set_defaults(func=cmd_lsp)
+
+    talk = commands.add_parser(
+        "chat",
+        help="talk to the last run's model with the prompt template it was trained with",
+        description="Talk to the model of the spec's last run: a session on a terminal, one answer per line of "
+        "piped standard input, or the answers to --prompt. Answers stream as they are generated, with the spec's "
+        "eval settings; a classifier prints the label and the probability of each. Ctrl-C ends cleanly.",
+    )
+    common(talk)
+    target(talk, default="detect")
+    talk.add_argument("--compare", action="store_true", help="show the base model's answer beside the tuned one")
+    talk.add_argument("--prompt", action="append", default=[], metavar="TEXT", help="answer TEXT and exit (repeatable)")
+    talk.set_defaults(func=cmd_chat)
     return top
 
 

@@ -1,6 +1,6 @@
 """Advice on a finished plan: warnings about choices that work but are probably not what was meant.
 
-Each is a warning with a code FT502–FT505, located at the setting it is about, and never an error: a spec that
+Each is a warning with a code FT502–FT506, located at the setting it is about, and never an error: a spec that
 gets advice still compiles. Advice is given only for a plan without errors, since a spec that cannot compile has
 more pressing problems.
 
@@ -8,6 +8,7 @@ FT502  a general base where the catalog has a base of similar size for the spec'
 FT503  a model trained from scratch on far less data than a compute-optimal run would use
 FT504  a training set too small for the strategy and the size of the base
 FT505  a base whose licence does not allow commercial use
+FT506  adapters (LoRA and kin) on a base so small that full fine-tuning costs little more
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ SIMILAR_SIZE = 3.0
 # memorises them. Under any strategy, a base of SIZABLE parameters or more learns little from under FEW_ROWS.
 LARGE_BASE, FULL_LARGE_ROWS = 1_000_000_000, 1_000
 SIZABLE, FEW_ROWS = 100_000_000, 100
+# Below this size, training every weight costs next to nothing, and low-rank adapters on a model with so little
+# in it barely move it (a 1.6M-parameter base under LoRA r16 on q/v answered noise; fully tuned, sentences).
+SMALL_BASE = 20_000_000
 
 
 def advise(plan: Plan) -> Plan:
@@ -40,6 +44,7 @@ def advise(plan: Plan) -> Plan:
         return plan
     entry = _catalog_entry(plan)
     found = [_domain_base(plan, entry), _undertrained(plan), _tiny_data(plan), _licence(plan, entry)]
+    found.append(_adapters_on_a_small_base(plan))
     for diagnostic in found:
         if diagnostic is not None:
             plan = plan.diagnose(diagnostic)
@@ -156,4 +161,22 @@ def _licence(plan: Plan, entry) -> Diagnostic | None:
         f"the licence of `{entry.id}` (`{entry.license}`) does not allow commercial use",
         plan.inputs.sources.at("base", "model"),
         entry.license_note.rstrip(".") + instead,
+    )
+
+
+def _adapters_on_a_small_base(plan: Plan) -> Diagnostic | None:
+    """FT506: adapters on a base small enough to train whole."""
+    kind, memory = plan.spec.strategy.kind, plan.memory
+    if kind not in PEFT_KINDS or kind == "qlora" or memory is None or not memory.total_params:
+        return None
+    base = memory.total_params - (memory.trainable_params or 0)
+    if base >= SMALL_BASE:
+        return None
+    return _warning(
+        "FT506",
+        f"`strategy {kind}` trains {count(memory.trainable_params or 0)} adapter parameters on a base of only "
+        f"{count(base)}: a model this small has too little in it for adapters to redirect",
+        plan.inputs.sources.at("strategy"),
+        f"use `strategy full {{ }}` (every weight; under {count(SMALL_BASE)} parameters it costs little more) "
+        "with a learning rate around 1e-3",
     )

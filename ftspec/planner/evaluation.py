@@ -6,10 +6,14 @@ from .plan import EvalPlan, Plan
 
 DEFAULT_METRICS = {
     "text": ("perplexity", "loss"),
-    "instruction": ("perplexity", "loss", "response_loss"),
-    "chat": ("perplexity", "loss", "response_loss"),
+    "instruction": ("perplexity", "loss", "response_loss", "rouge_l", "chrf"),
+    "chat": ("perplexity", "loss", "response_loss", "rouge_l", "chrf"),
     "classification": ("accuracy", "macro_f1", "precision", "recall", "confusion_matrix"),
 }
+
+
+# Formats whose held-out rows carry a reference answer to score generations against.
+GENERATIVE = ("instruction", "chat")
 
 
 def decide_eval(plan: Plan) -> Plan:
@@ -25,6 +29,10 @@ def decide_eval(plan: Plan) -> Plan:
         compare_base=spec.compare_base,
         prompts=tuple(spec.prompts),
         max_new_tokens=spec.max_new_tokens,
+        temperature=spec.temperature,
+        top_p=spec.top_p,
+        repetition_penalty=spec.repetition_penalty,
+        samples=spec.samples if plan.data.format in GENERATIVE else 0,
         every=spec.every,
         per_epoch=spec.per_epoch,
         batch_size=spec.batch_size or plan.train.micro_batch_size,

@@ -132,6 +132,10 @@ class EvalPlan(Section):
     compare_base: bool
     prompts: tuple[str, ...]
     max_new_tokens: int
+    temperature: float
+    top_p: float
+    repetition_penalty: float
+    samples: int
     every: int | None
     per_epoch: int | None
     batch_size: int

@@ -144,4 +144,8 @@ def render(plan: Plan, out_dir: Path) -> dict[str, str]:
     }
     for name in plan.launcher.files:
         files[name] = env.get_template(name + ".j2").render(ctx)
+    if plan.data.format != "classification":
+        # A generative model is served by an existing engine (vLLM); a classifier has no server here.
+        files["serve.sh"] = env.get_template("serve.sh.j2").render(ctx)
+    files["chat.py"] = env.get_template("chat.py.j2").render(ctx)
     return dict(sorted(files.items()))

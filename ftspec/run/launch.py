@@ -9,11 +9,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import time
 import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import api
@@ -136,9 +139,60 @@ def stream(command: list[str], run_dir: Path, env: dict[str, str]) -> int:
     return process.returncode
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# What ftspec has already said about the stack's notices during this command.
+_SAID: set[str] = set()
+
+
+class LoadReport:
+    """transformers' weight-loading table (a `LOAD REPORT` heading, a table, notes), printed at every
+    load with ANSI codes: read whole, then said once per command in ftspec's words."""
+
+    def __init__(self) -> None:
+        self.inside, self.notes, self.keys = False, False, {}
+
+    def swallow(self, line: str) -> bool:
+        """Whether ``line`` belongs to a report (and is held back); says the report when it ends."""
+        plain = ANSI.sub("", line)
+        if "LOAD REPORT" in plain:
+            self.inside, self.notes, self.keys = True, False, {}
+            return True
+        if not self.inside:
+            return False
+        if plain.startswith("Notes:"):
+            self.notes = True
+            return True
+        if self.notes and plain.startswith("- "):
+            return True
+        if not self.notes:
+            cells = [cell.strip() for cell in plain.split("|")]
+            if len(cells) >= 2 and cells[0] and cells[1] and cells[0] != "Key" and not cells[0].startswith("-"):
+                self.keys[cells[0]] = cells[1]
+            return True
+        self.inside = False
+        self.say()
+        return not plain.strip()
+
+    def say(self) -> None:
+        missing = sorted(key for key, status in self.keys.items() if status == "MISSING")
+        message = (
+            f"ftspec: the base checkpoint has no {', '.join(missing)}: a new head starts from random weights, "
+            "as expected when a pretrained model gets a new task"
+        )
+        if len(missing) < len(self.keys):
+            found = ", ".join(f"{key} ({status.lower()})" for key, status in sorted(self.keys.items()))
+            message = f"ftspec: loading the base model reported {found}"
+        if message not in _SAID:
+            _SAID.add(message)
+            sys.stdout.write(message + "\n")
+
+
 def _pass_on(lines, quiet: bool = False) -> None:
     dropped = False
+    report = LoadReport()
     for line in lines:
+        if report.swallow(line):
+            continue
         # A noisy block's blank lines go with it.
         dropped = any(noise in line for noise in NOISE) or (dropped and not line.strip())
         if dropped:
@@ -150,31 +204,31 @@ def _pass_on(lines, quiet: bool = False) -> None:
 
 
 def run(
-    path: Path, overrides: tuple[str, ...] = (), target: str | None = "detect", force: bool = False, _depth: int = 0
+    path: Path,
+    overrides: tuple[str, ...] = (),
+    target: str | None = "detect",
+    force: bool = False,
+    _depth: int = 0,
+    _needed_by: str | None = None,
 ) -> int:
     """Train one spec after its base spec, unless its last finished run is up to date; returns the exit code."""
+    started = time.monotonic()
     result = api.check(path, overrides, target)
-    print_diagnostics(result)
+    # A base spec's advice is shown when it trains, not on every run that only reuses its model.
+    if not result.ok or _needed_by is None:
+        print_diagnostics(result)
     if not result.ok:
         return 1
     # Bad data stops the run here, before anything is built, written or launched.
     data = api.check_data(result.plan)
-    report(data.diagnostics, result.sources, path)
+    if data.has_errors or _needed_by is None:
+        report(data.diagnostics, result.sources, path)
     if data.has_errors:
         return 1
-    missing = missing_stack()
-    if missing:
-        print(
-            f"ftspec: `run` needs the training stack, and {', '.join(missing)} is not installed\n"
-            "  help: pip install 'ftspec[train]'",
-            file=sys.stderr,
-        )
+    offline = launchable(result, path)
+    if offline is None:
         return 1
     loaded, plan = result.loaded, result.plan
-    misses, offline = offline_misses(plan)
-    if misses:
-        report(misses, result.sources, path)
-        return 1
     span = plan.inputs.sources.at("output", "dir")
     claimed = claim(plan.output.dir, plan.name, span, force)
     if claimed:
@@ -183,43 +237,52 @@ def run(
     dependency_hash = None
     if loaded.dependency is not None:
         # The base is built like any spec: it skips itself when its last run is up to date.
-        name = loaded.dependency.spec.name
-        print(
-            f"ftspec: {plan.name} starts from the model of `{name}` ({shown(loaded.dependency.path)}): "
-            "building that first",
-            flush=True,
-        )
-        status = run(loaded.dependency.path, (), target, False, _depth + 1)
+        status = run(loaded.dependency.path, (), target, False, _depth + 1, plan.name)
         if status != 0:
             return status
         dependency_hash = (read_run(loaded.dependency.output_dir) or {}).get("content_hash")
     try:
         with RunLock(plan.output.dir, span):
-            return train_in(result, data, dependency_hash, force, offline)
+            trained = train_in(result, data, Because(dependency_hash, force, offline, _needed_by, path))
     except FtspecError as err:  # the lock is held, or the disk refused a write
         report(list(err.diagnostics), result.sources, path)
         return 1
     except OSError as err:  # the model card's provenance could not be appended
         report([output_error(plan.output.dir, err, span)], result.sources, path)
         return 1
+    if trained is True and _needed_by is None:
+        done(plan, path, time.monotonic() - started)
+    return 0 if trained is not False else 1
 
 
-def train_in(result: api.Result, data, dependency_hash: str | None, force: bool, offline: bool) -> int:
-    """Train in a claimed and locked run directory: skipped when up to date, resumed when it can be."""
+@dataclass(frozen=True)
+class Because:
+    """Why and how a spec trains: what its base hashed to, --force, offline, which spec needs it, its path."""
+
+    dependency_hash: str | None
+    force: bool
+    offline: bool
+    needed_by: str | None
+    path: Path
+
+
+def train_in(result: api.Result, data, why: Because) -> bool | None:
+    """Train in a claimed and locked run directory: skipped when up to date (None), resumed when it can be.
+
+    True when it trained and evaluated, False when either failed."""
     loaded, plan = result.loaded, result.plan
     run_dir = plan.output.dir
     previous = read_run(run_dir)
-    record = provenance(plan, loaded.files, dependency_hash, previous)
-    same = previous is not None and previous.get("content_hash") == record["content_hash"] and not force
+    record = provenance(plan, loaded.files, why.dependency_hash, previous)
+    same = previous is not None and previous.get("content_hash") == record["content_hash"] and not why.force
     if same and previous.get("status") == "finished":
-        print(
-            f"ftspec: {plan.name} is up to date: its last run in {shown(run_dir)} used the same inputs "
-            "(--force trains it again)"
-        )
-        return 0
+        up_to_date(plan, why.path, why.needed_by)
+        return None
+    if why.needed_by is not None:
+        building_first(result, data, why.path, why.needed_by)
     if not same and (run_dir / "checkpoints").is_dir():
-        why = "--force" if force else "its " + " and ".join(changes(previous, record)) + " changed"
-        print(f"ftspec: {plan.name} starts afresh ({why}): the checkpoints of its last run are removed", flush=True)
+        reason = "--force" if why.force else "its " + " and ".join(changes(previous, record)) + " changed"
+        print(f"ftspec: {plan.name} starts afresh ({reason}): the checkpoints of its last run are removed", flush=True)
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     print(data.table(), flush=True)
     span = plan.inputs.sources.at("output", "dir")
@@ -234,23 +297,69 @@ def train_in(result: api.Result, data, dependency_hash: str | None, force: bool,
         f"precision {plan.hardware.precision}){resuming}",
         flush=True,
     )
-    status = launch(run_dir, "train.py", environment(plan, offline))
+    status = launch(run_dir, "train.py", environment(plan, why.offline))
     if status != 0:
         print(f"ftspec: training {plan.name} failed with exit code {status} (its output is above)", file=sys.stderr)
         # Should even this write fail (a full disk), run.json still says `running`: the next run resumes.
         write_run(run_dir, record, "failed")
-        return 1
-    status = run_eval(plan, offline)
-    if status == 0:
-        write_run(run_dir, record, "finished")
-        with (run_dir / "README.md").open("a", encoding="utf-8") as card:
-            card.write("\n" + provenance_markdown(record))
-    return status
+        return False
+    if run_eval(plan, why.offline) != 0:
+        return False
+    write_run(run_dir, record, "finished")
+    with (run_dir / "README.md").open("a", encoding="utf-8") as card:
+        card.write("\n" + provenance_markdown(record))
+    return True
 
 
 def complete_checkpoints(run_dir: Path) -> list[Path]:
     """Checkpoints whose save finished (progress.json is written last); train.py verifies them further."""
     return sorted(p.parent for p in (run_dir / "checkpoints").glob("step-*/progress.json") if p.parent.suffix != ".tmp")
+
+
+def launchable(result, path: Path) -> bool | None:
+    """Whether to run offline, once the stack is installed and the hub files are there; None (and why) if not."""
+    missing = missing_stack()
+    if missing:
+        print(
+            f"ftspec: `run` needs the training stack, and {', '.join(missing)} is not installed\n"
+            "  help: pip install 'ftspec[train]'",
+            file=sys.stderr,
+        )
+        return None
+    misses, offline = offline_misses(result.plan)
+    if misses:
+        report(misses, result.sources, path)
+        return None
+    return offline
+
+
+def building_first(result, data, path: Path, needed_by: str) -> None:
+    """A base spec that must train first: say so, then its advice, held back until now."""
+    print(
+        f"ftspec: {needed_by} starts from the model of `{result.plan.name}` ({shown(path)}): building that first",
+        flush=True,
+    )
+    print_diagnostics(result)
+    report(data.diagnostics, result.sources, path)
+
+
+def up_to_date(plan, path: Path, needed_by: str | None) -> None:
+    """Say that a spec's last run can be used as it is."""
+    where = shown(plan.output.dir)
+    if needed_by is not None:
+        print(f"ftspec: {needed_by} starts from the model of `{plan.name}` ({shown(path)}), up to date in {where}")
+        return
+    print(f"ftspec: {plan.name} is up to date: its last run in {where} used the same inputs (--force trains it again)")
+    print(f"  results: {shown(plan.output.eval / 'report.md')}; talk to it: ftspec chat {shown(path)}")
+
+
+def done(plan, path: Path, seconds: float) -> None:
+    """The run's last words: how long it took and where its results are."""
+    minutes, rest = divmod(round(seconds), 60)
+    took = f"{minutes} min {rest} s" if minutes else f"{rest} s"
+    print(f"ftspec: {plan.name} done in {took} (bases built first included)")
+    print(f"  results: {shown(plan.output.eval / 'report.md')} and the model in {shown(plan.output.dir)}")
+    print(f"  talk to it: ftspec chat {shown(path)}")
 
 
 def write_run(run_dir: Path, record: dict, status: str) -> None:

@@ -17,8 +17,8 @@ FORMAT_COLUMNS = {
 REQUIRED_COLUMNS = {"instruction": ("prompt", "response"), "classification": ("label", "labels")}
 TASK_METRICS = {
     "text": {"perplexity", "loss"},
-    "instruction": {"perplexity", "loss", "response_loss"},
-    "chat": {"perplexity", "loss", "response_loss"},
+    "instruction": {"perplexity", "loss", "response_loss", "rouge_l", "chrf"},
+    "chat": {"perplexity", "loss", "response_loss", "rouge_l", "chrf"},
     "classification": {"accuracy", "macro_f1", "precision", "recall", "confusion_matrix", "loss"},
 }
 
@@ -32,6 +32,7 @@ def check(spec: Spec, sources: SourceMap) -> Diagnostics:
     _tokenizer(spec, sources, diags)
     _architecture(spec, sources, diags)
     _evaluation(spec, sources, diags)
+    _generation(spec, sources, diags)
     _learning_rate(spec, sources, diags)
     _percentages(spec, sources, diags)
     _launcher(spec, sources, diags)
@@ -219,6 +220,38 @@ def _evaluation(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
                 span,
                 "metrics for this format: " + ", ".join(f"`{m}`" for m in sorted(TASK_METRICS[fmt])),
             )
+
+
+# The settings of how eval.py generates answers.
+GENERATION_SETTINGS = ("max_new_tokens", "temperature", "top_p", "repetition_penalty", "samples")
+
+
+def _generation(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
+    fmt = spec.data.format
+    written = [key for key in GENERATION_SETTINGS if sources.setting("eval", key) is not None]
+    if fmt == "classification":
+        for key in written:
+            diags.error(
+                "FT213",
+                f"`eval.{key}` sets how answers are generated, but a classifier predicts labels",
+                sources.at("eval", key),
+                f"remove `{key}`; the report shows accuracy and the confusion matrix instead",
+            )
+        return
+    if fmt == "text" and "samples" in written and spec.eval.samples > 0:
+        diags.error(
+            "FT215",
+            "`eval.samples` scores answers against reference answers, but `format = text` rows have none",
+            sources.at("eval", "samples"),
+            "remove `samples`, or use `format = instruction` or `chat`, whose rows hold a reference answer",
+        )
+    if spec.eval.temperature == 0 and spec.eval.top_p < 1 and "top_p" in written:
+        diags.error(
+            "FT214",
+            f"`top_p = {spec.eval.top_p:g}` restricts sampling, but `temperature = 0` decodes greedily",
+            sources.at("eval", "top_p"),
+            "set `temperature` above 0 (0.7 is common) to sample, or remove `top_p`",
+        )
 
 
 # Peak learning rates outside these ranges rarely train well (a warning, not an error).

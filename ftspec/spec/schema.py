@@ -260,7 +260,16 @@ class Eval(Block):
     metrics: (
         list[
             Literal[
-                "perplexity", "loss", "response_loss", "accuracy", "macro_f1", "precision", "recall", "confusion_matrix"
+                "perplexity",
+                "loss",
+                "response_loss",
+                "rouge_l",
+                "chrf",
+                "accuracy",
+                "macro_f1",
+                "precision",
+                "recall",
+                "confusion_matrix",
             ]
         ]
         | None
@@ -268,6 +277,16 @@ class Eval(Block):
     compare_base: bool = Field(False, description="evaluate the base model on the same data and prompts")
     prompts: list[str] = Field(default_factory=list, description="prompts to generate answers for")
     max_new_tokens: int = Field(64, ge=1, le=32_768, description="tokens generated per prompt")
+    temperature: float = Field(
+        0.0, ge=0.0, le=10.0, description="sampling temperature of generated answers; 0 is greedy (deterministic)"
+    )
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus sampling: the probability mass sampled from")
+    repetition_penalty: float = Field(
+        1.2, ge=1.0, le=10.0, description="divides the score of tokens already generated (1 is none)"
+    )
+    samples: int = Field(
+        24, ge=0, le=100_000, description="held-out examples answered and scored against their reference answers"
+    )
     every: int | None = Field(None, ge=1, le=10**9, description="evaluate every N optimizer steps during training")
     per_epoch: int | None = Field(None, ge=1, le=1000, description="evaluate N times per epoch during training")
     batch_size: int | None = Field(None, ge=1, le=1_000_000, description="evaluation batch size")

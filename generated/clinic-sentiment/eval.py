@@ -7,7 +7,8 @@ Run it from this directory, after training, with
 
     python eval.py
 
-It writes eval/report.json (keys `tuned` and `base`), eval/report.md and eval/loss.png.
+It writes eval/report.json (keys `tuned` and `base`), eval/report.md, eval/metrics.png and
+eval/loss.png. chat.py imports it to load the same models and answer the same way.
 """
 
 import json
@@ -27,10 +28,29 @@ METRICS = ["accuracy", "macro_f1"]
 COMPARE_BASE = False
 BATCH_SIZE = 2
 EVAL_DIR = HERE / "../../runs/clinic-sentiment/eval"
+# Which way is better for each metric: the report's arrows and its verdict follow these.
+HIGHER_IS_BETTER = {
+    "accuracy": True,
+    "chrf": True,
+    "loss": False,
+    "macro_f1": True,
+    "perplexity": False,
+    "response_loss": False,
+    "rouge_l": True,
+}
+NAMES = {
+    "accuracy": "accuracy",
+    "chrf": "chrF",
+    "loss": "loss",
+    "macro_f1": "macro-F1",
+    "perplexity": "perplexity",
+    "response_loss": "loss on the answers",
+    "rouge_l": "ROUGE-L",
+}
 
 
-def load_models(device):
-    """The tuned model, by name, ready to evaluate."""
+def load_models(device, compare=COMPARE_BASE):
+    """The tuned model (and the base when ``compare``), by name, ready to evaluate."""
 
     def base():
         # Evaluate what was trained: the adapter on the quantized base.
@@ -40,10 +60,27 @@ def load_models(device):
     # peft asks transformers a deprecated question when loading; the warning is not for us.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
     models = {"tuned": PeftModel.from_pretrained(base(), train.ADAPTER_DIR)}
+    if compare:
+        torch.manual_seed(train.SEED)  # the base's new head: an untrained classifier
+        models["base"] = base()
     for model in models.values():
         # Quantized weights already sit where bitsandbytes put them.
         model.eval()
     return models
+
+
+def load_tokenizer():
+    """The tokenizer saved with the trained model."""
+    return AutoTokenizer.from_pretrained(train.ADAPTER_DIR)
+
+
+@torch.no_grad()
+def probabilities(model, text, tokenizer, device):
+    """The probability of each label for one text."""
+    limit = train.MAX_LENGTH
+    ids = tokenizer(text, truncation=True, max_length=limit, return_tensors="pt")
+    logits = model(**{key: value.to(device) for key, value in ids.items()}).logits
+    return dict(zip(train.LABELS, logits.float().softmax(-1)[0].tolist()))
 
 
 @torch.no_grad()
@@ -95,8 +132,105 @@ def measure(model, rows, tokenizer, device):
     return {key: value for key, value in result.items() if key in keep}
 
 
-def loss_curve(path):
-    """Plot the losses train.py logged; None when matplotlib is not installed."""
+def figures(report):
+    """(metric, base, tuned) for every number both models have, the duplicate loss left out."""
+    tuned, base = report["tuned"], report["base"] or {}
+    rows = []
+    for key, value in tuned.items():
+        if key not in HIGHER_IS_BETTER or not isinstance(value, float):
+            continue
+        # Without a loss on prompts, the loss on the answers is the loss itself: one row.
+        if key == "response_loss" and value == tuned.get("loss"):
+            continue
+        rows.append((key, base.get(key), value))
+    return rows
+
+
+def name_of(key, report):
+    if key in ("loss", "perplexity") and report.get("answers_only"):
+        return NAMES[key] + " (answers)"
+    return NAMES[key]
+
+
+def number(value):
+    if value is None:
+        return "–"
+    return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def change(key, base, tuned):
+    """The signed relative change, and whether it is an improvement."""
+    if base is None or base == 0:
+        return None, None
+    relative = (tuned - base) / abs(base)
+    return relative, (tuned > base) == HIGHER_IS_BETTER[key] and tuned != base
+
+
+def times(a, b):
+    """How many times larger a is than b, in words."""
+    return f"{a / b:.1f}×" if b > 0 else "infinitely"
+
+
+def verdict(report):
+    """One paragraph in words, computed from the figures: what tuning did on the held-out data."""
+    rows = {key: (base, tuned) for key, base, tuned in figures(report)}
+    n = report["held_out"]
+    if report["base"] is None:
+        tuned = [(name_of(key, report), number(t)) for key, (_, t) in rows.items()]
+        said = ", ".join(f"{name} {value}" for name, value in tuned)
+        return (
+            f"On {n} held-out examples the model scores {said}. No base model is evaluated "
+            "beside it (`eval.compare_base`), so this report cannot say what training changed."
+        )
+    better = sum(1 for key, (b, t) in rows.items() if change(key, b, t)[1])
+    won = f"beats its base on {better} of {len(rows)} metrics"
+    parts = [f"On {n} held-out examples the tuned model {won}"]
+    if "rouge_l" in rows:
+        b, t = rows["rouge_l"]
+        closer = f"{times(t, b)} closer to" if t > b else "no closer to"
+        figure = f"ROUGE-L {number(t)} vs {number(b)}"
+        if "chrf" in rows:
+            figure += f", chrF {number(rows['chrf'][1])} vs {number(rows['chrf'][0])}"
+        parts.append(f"its answers are {closer} the reference answers ({figure})")
+    for key in ("perplexity", "response_loss", "loss"):
+        if key in rows:
+            b, t = rows[key]
+            what = NAMES[key]
+            if report.get("answers_only") and key == "perplexity":
+                what = "perplexity of the reference answers"
+            moved = f"{'fell' if t < b else 'rose'} from {number(b)} to {number(t)}"
+            ratio = f" ({times(b, t)} lower)" if t < b else ""
+            parts.append(f"the {what} {moved}{ratio}")
+            break
+    for key in ("accuracy", "macro_f1"):
+        if key in rows:
+            b, t = rows[key]
+            moved = "rose" if t > b else "fell" if t < b else "stayed"
+            parts.append(f"{NAMES[key]} {moved} from {number(b)} to {number(t)}")
+    return "; ".join(parts) + "."
+
+
+def overfitting(records):
+    """A sentence when held-out loss rose while training loss fell, with the step it turned."""
+    held = [(r["step"], r["eval_loss"]) for r in records if "eval_loss" in r]
+    if len(held) < 3:
+        return None
+    best_step, best = min(held, key=lambda point: point[1])
+    last_step, last = held[-1]
+    after = [r["loss"] for r in records if "loss" in r and r["step"] > best_step]
+    still_falling = len(after) >= 2 and after[-1] < after[0]
+    if last_step == best_step or last < best * 1.02 or not still_falling:
+        return None
+    return (
+        f"Held-out loss rose from {best:.4g} at step {best_step} to {last:.4g} at step {last_step} "
+        f"while training loss fell from {after[0]:.4g} to {after[-1]:.4g}: from step {best_step} "
+        "on the model learns its training rows rather than the task (fewer epochs, a lower learning "
+        "rate or more data would stop there)."
+    )
+
+
+def plots(report, records):
+    """eval/metrics.png (base and tuned, per metric) and eval/loss.png; None without matplotlib."""
     try:
         import matplotlib
 
@@ -104,10 +238,23 @@ def loss_curve(path):
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    records = [json.loads(line) for line in train.METRICS_FILE.read_text().splitlines()]
+    rows = figures(report)
+    panels = max(len(rows), 1)
+    figure, _ = plt.subplots(1, panels, figsize=(2.2 * panels, 3.2), dpi=100)
+    for axis, (key, base, tuned) in zip(figure.axes, rows):
+        names = ["base", "tuned"] if base is not None else ["tuned"]
+        values = [base, tuned] if base is not None else [tuned]
+        axis.bar(names, values, color=["#9e9e9e", "#1f77b4"][-len(values) :])
+        arrow = "higher" if HIGHER_IS_BETTER[key] else "lower"
+        axis.set_title(f"{name_of(key, report)}\n({arrow} is better)", fontsize=9)
+        if not HIGHER_IS_BETTER[key] and min(values) > 0:
+            axis.set_yscale("log")
+    figure.tight_layout()
+    figure.savefig(EVAL_DIR / "metrics.png")
+    plt.close(figure)
     steps = [(r["step"], r["loss"]) for r in records if "loss" in r]
     held_out = [(r["step"], r["eval_loss"]) for r in records if "eval_loss" in r]
-    figure, axes = plt.subplots(figsize=(7, 4), dpi=100)
+    figure, axes = plt.subplots(figsize=(6, 3.2), dpi=100)
     if steps:
         axes.plot(*zip(*steps), label="training loss")
     if held_out:
@@ -118,49 +265,65 @@ def loss_curve(path):
     axes.legend()
     axes.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path)
+    figure.savefig(EVAL_DIR / "loss.png")
     plt.close(figure)
-    return path
+    return ["metrics.png", "loss.png"]
 
 
-def shown(value):
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+def one_line(text):
+    return " ".join(str(text).split()).replace("|", "\\|") or "(nothing)"
 
 
-def markdown(report, curve):
-    """The report for people: the metrics, the answers side by side, the loss curve."""
-    tuned, base = report["tuned"], report["base"]
-    lines = [f"# Evaluation of {report['name']}", ""]
-    lines += ["| metric | tuned | base | change |" if base else "| metric | tuned |"]
-    lines += ["|---|---|---|---|" if base else "|---|---|"]
-    for key, value in tuned.items():
-        if isinstance(value, float):
-            cells = [key, shown(value)]
-            if base:
-                cells += [shown(base[key]), shown(value - base[key])]
-            lines.append("| " + " | ".join(cells) + " |")
+def markdown(report, images, records):
+    """The report for people: the verdict, the charts, the figures, the answers side by side."""
+    lines = [f"# Evaluation of {report['name']}", "", verdict(report), ""]
+    if images:
+        lines += [" ".join(f"![{name[:-4]}]({name})" for name in images), ""]
+    lines += ["| metric | better | base | tuned | change |", "|---|---|---|---|---|"]
+    for key, base, tuned in figures(report):
+        relative, improved = change(key, base, tuned)
+        mark = "" if improved is None else " (better)" if improved else " (worse)"
+        moved = "–" if relative is None else f"{relative:+.1%}{mark}"
+        arrow = "↑ higher" if HIGHER_IS_BETTER[key] else "↓ lower"
+        cells = [name_of(key, report), arrow, number(base), number(tuned), moved]
+        lines.append("| " + " | ".join(cells) + " |")
+    note = overfitting(records)
+    if note:
+        lines += ["", note]
+    lines += classification_tables(report)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def classification_tables(report):
+    """Per-class precision and recall (base and tuned) and the tuned model's confusion matrix."""
+    tuned, base = report["tuned"], report["base"] or {}
+    lines = ["", "## Per class", ""]
+    columns = ["precision base", "precision tuned", "recall base", "recall tuned"]
+    lines += ["| class | " + " | ".join(columns) + " | support |"]
+    lines += ["|---|---|---|---|---|---|"]
+    for name, scores in tuned["per_class"].items():
+        other = base.get("per_class", {}).get(name, {})
+        cells = [name, number(other.get("precision")), number(scores["precision"])]
+        cells += [number(other.get("recall")), number(scores["recall"])]
+        cells.append(str(scores["support"]))
+        lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Confusion matrix of the tuned model", ""]
     lines += ["rows: the true label; columns: the predicted", ""]
     lines.append("| | " + " | ".join(train.LABELS) + " |")
     lines.append("|---" * (len(train.LABELS) + 1) + "|")
     for name, row in zip(train.LABELS, tuned.get("confusion_matrix", [])):
         lines.append(f"| {name} | " + " | ".join(str(n) for n in row) + " |")
-    if curve is not None:
-        lines += ["", "## Training", "", f"![loss curve]({curve.name})"]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def summary(report):
     """A short table for the terminal."""
-    tuned, base = report["tuned"], report["base"]
-    header = f"{'metric':<16}{'tuned':>12}"
-    lines = [header + (f"{'base':>12}{'change':>12}" if base else "")]
-    for key, value in tuned.items():
-        if isinstance(value, float):
-            line = f"{key:<16}{value:>12.4f}"
-            if base:
-                line += f"{base[key]:>12.4f}{value - base[key]:>+12.4f}"
-            lines.append(line)
+    lines = [f"{'metric':<24}{'base':>12}{'tuned':>12}{'change':>10}"]
+    for key, base, tuned in figures(report):
+        relative = change(key, base, tuned)[0]
+        moved = "" if relative is None else f"{relative:+.1%}"
+        figure = f"{number(base):>12}{number(tuned):>12}{moved:>10}"
+        lines.append(f"{name_of(key, report):<24}{figure}")
     return "\n".join(lines)
 
 
@@ -168,19 +331,25 @@ def main():
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(train.SEED)
     _, rows = train.load_rows()
-    tokenizer = AutoTokenizer.from_pretrained(train.ADAPTER_DIR)
+    tokenizer = load_tokenizer()
     models = load_models(device)
     report = {"name": "clinic-sentiment", "held_out": len(rows), "base": None}
     for name in ("tuned", "base"):
         model = models.get(name)
         if model is not None:
+            print(f"eval.py: measuring the {name} model", flush=True)
             report[name] = measure(model, rows, tokenizer, device)
+    report["verdict"] = verdict(report)
     EVAL_DIR.mkdir(parents=True, exist_ok=True)
-    curve = loss_curve(EVAL_DIR / "loss.png")
+    logged = train.METRICS_FILE
+    lines = logged.read_text().splitlines() if logged.is_file() else []
+    records = [json.loads(line) for line in lines]
+    images = plots(report, records)
     text = json.dumps(report, indent=2, sort_keys=True)
     (EVAL_DIR / "report.json").write_text(text + "\n")
-    (EVAL_DIR / "report.md").write_text(markdown(report, curve))
+    (EVAL_DIR / "report.md").write_text(markdown(report, images, records))
     print(summary(report))
+    print(report["verdict"])
     print(f"report: {EVAL_DIR / 'report.md'}")
 
 

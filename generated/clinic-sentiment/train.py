@@ -116,7 +116,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "39632b539f205e99"
+PLAN_ID = "8adf86e5aba482e5"
 # A checkpoint is resumed only by a run with the same constants, data and base (see run_identity);
 # these constants do not change the trained weights, so editing them keeps the checkpoints.
 NOT_IDENTITY = (
@@ -601,6 +601,8 @@ def main():
     model.train()
     window_loss, window_count, window_tokens = 0.0, 0, 0
     started = time.perf_counter()
+    # Where this process began, for the estimate of the time left.
+    began, first_step = started, step
     while epoch < epochs and step < total_steps:
         # The order of an epoch depends only on SHUFFLE_SEED and the epoch: a resumed run
         # skips the micro-batches the interrupted one had used, and sees the same rest.
@@ -663,9 +665,11 @@ def main():
                     "examples": int(counted_all),
                     "seconds": elapsed,
                 }
+                pace = (time.perf_counter() - began) / (step - first_step)
                 log(
                     f"step {step}/{total_steps} | epoch {record['epoch']} | loss {record['loss']:.4f}"
                     f" | lr {record['learning_rate']:.2e} | {record['tokens_per_s']:,.0f} tokens/s"
+                    f" | ~{pace * (total_steps - step) / 60:.1f} min left"
                 )
                 write_metrics(record, accelerator)
                 window_loss, window_count, window_tokens = 0.0, 0, 0

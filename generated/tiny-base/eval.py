@@ -7,7 +7,8 @@ Run it from this directory, after training, with
 
     python eval.py
 
-It writes eval/report.json (keys `tuned` and `base`), eval/report.md and eval/loss.png.
+It writes eval/report.json (keys `tuned` and `base`), eval/report.md, eval/metrics.png and
+eval/loss.png. chat.py imports it to load the same models and answer the same way.
 """
 
 import json
@@ -26,24 +27,56 @@ HERE = Path(__file__).resolve().parent
 METRICS = ["perplexity", "loss"]
 # Evaluate the base model on the same data and prompts, for comparison.
 COMPARE_BASE = False
-# Prompts to answer; when empty, those of the first HELD_OUT_PROMPTS held-out examples.
+# Prompts to answer; when empty, those of the first SHOWN held-out examples.
 PROMPTS = []
-HELD_OUT_PROMPTS = 3
+# Held-out examples answered and scored against their reference answers (ROUGE-L, chrF).
+SAMPLES = 0
+# Of those, how many the report shows side by side with the reference.
+SHOWN = 3
+
+# --- How answers are generated: one harness for the tuned model and the base ------
 MAX_NEW_TOKENS = 64
-# Greedy decoding that never repeats a 3-gram: deterministic, and small models do not loop.
-NO_REPEAT_NGRAM = 3
+# 0 decodes greedily (the same text on every run); above 0 samples, seeded.
+TEMPERATURE = 0.0
+TOP_P = 1.0
+# Divides the score of tokens already in the answer, so small models loop less.
+REPETITION_PENALTY = 1.2
 BATCH_SIZE = 16
 EVAL_DIR = HERE / "../../runs/tiny-base/eval"
+# Which way is better for each metric: the report's arrows and its verdict follow these.
+HIGHER_IS_BETTER = {
+    "accuracy": True,
+    "chrf": True,
+    "loss": False,
+    "macro_f1": True,
+    "perplexity": False,
+    "response_loss": False,
+    "rouge_l": True,
+}
+NAMES = {
+    "accuracy": "accuracy",
+    "chrf": "chrF",
+    "loss": "loss",
+    "macro_f1": "macro-F1",
+    "perplexity": "perplexity",
+    "response_loss": "loss on the answers",
+    "rouge_l": "ROUGE-L",
+}
 
 
-def load_models(device):
-    """The tuned model, by name, ready to evaluate."""
+def load_models(device, compare=COMPARE_BASE):
+    """The tuned model (and the base when ``compare``), by name, ready to evaluate."""
     tuned = AutoModelForCausalLM.from_pretrained(train.MODEL_DIR)
     models = {"tuned": tuned}
     for model in models.values():
         model.to(device)
         model.eval()
     return models
+
+
+def load_tokenizer():
+    """The tokenizer saved with the trained model."""
+    return AutoTokenizer.from_pretrained(train.MODEL_DIR)
 
 
 @torch.no_grad()
@@ -59,30 +92,35 @@ def held_out_loss(model, rows, tokenizer, device):
     return total / max(count, 1), count
 
 
+def prompt_text(prompt, tokenizer):
+    """What the model reads for a question: the prompt exactly as training wrote it."""
+    return prompt
+
+
 def prompts(rows, tokenizer):
     """(what to show, what the model reads): PROMPTS, else the first held-out prompts."""
-    first = list(rows)[:HELD_OUT_PROMPTS]
-    starts = [" ".join(str(row[train.TEXT_COLUMN]).split()[:8]) for row in first]
-    return [(prompt, prompt) for prompt in list(PROMPTS) or starts]
+    first = list(rows)[:SHOWN]
+    starts = [" ".join(str(r[train.TEXT_COLUMN]).split()[:8]) for r in first]
+    shown = list(PROMPTS) or starts
+    return [(prompt, prompt_text(prompt, tokenizer)) for prompt in shown]
 
 
 @torch.no_grad()
-def generate(model, asked, tokenizer, device):
-    """Greedy answers, so every run of this script writes the same text."""
-    answers = []
-    for _, text in asked:
-        ids = tokenizer(text, return_tensors="pt")["input_ids"].to(device)
-        out = model.generate(
-            input_ids=ids,
-            attention_mask=torch.ones_like(ids),
-            max_new_tokens=MAX_NEW_TOKENS,
-            do_sample=False,
-            no_repeat_ngram_size=NO_REPEAT_NGRAM,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-        new = out[0, ids.shape[1] :]
-        answers.append(tokenizer.decode(new, skip_special_tokens=True).strip())
-    return answers
+def generate(model, text, tokenizer, device, streamer=None):
+    """One answer to ``text``, decoded with the settings above; ``streamer`` sees each token."""
+    torch.manual_seed(train.SEED)  # the same draws for the tuned model and the base
+    ids = tokenizer(text, return_tensors="pt")["input_ids"].to(device)
+    sampling = {"do_sample": True, "temperature": TEMPERATURE, "top_p": TOP_P}
+    out = model.generate(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=MAX_NEW_TOKENS,
+        repetition_penalty=REPETITION_PENALTY,
+        pad_token_id=tokenizer.pad_token_id,
+        streamer=streamer,
+        **(sampling if TEMPERATURE > 0 else {"do_sample": False}),
+    )
+    return tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip()
 
 
 def measure(model, rows, tokenizer, device):
@@ -93,8 +131,105 @@ def measure(model, rows, tokenizer, device):
     return {key: value for key, value in result.items() if key in keep}
 
 
-def loss_curve(path):
-    """Plot the losses train.py logged; None when matplotlib is not installed."""
+def figures(report):
+    """(metric, base, tuned) for every number both models have, the duplicate loss left out."""
+    tuned, base = report["tuned"], report["base"] or {}
+    rows = []
+    for key, value in tuned.items():
+        if key not in HIGHER_IS_BETTER or not isinstance(value, float):
+            continue
+        # Without a loss on prompts, the loss on the answers is the loss itself: one row.
+        if key == "response_loss" and value == tuned.get("loss"):
+            continue
+        rows.append((key, base.get(key), value))
+    return rows
+
+
+def name_of(key, report):
+    if key in ("loss", "perplexity") and report.get("answers_only"):
+        return NAMES[key] + " (answers)"
+    return NAMES[key]
+
+
+def number(value):
+    if value is None:
+        return "–"
+    return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def change(key, base, tuned):
+    """The signed relative change, and whether it is an improvement."""
+    if base is None or base == 0:
+        return None, None
+    relative = (tuned - base) / abs(base)
+    return relative, (tuned > base) == HIGHER_IS_BETTER[key] and tuned != base
+
+
+def times(a, b):
+    """How many times larger a is than b, in words."""
+    return f"{a / b:.1f}×" if b > 0 else "infinitely"
+
+
+def verdict(report):
+    """One paragraph in words, computed from the figures: what tuning did on the held-out data."""
+    rows = {key: (base, tuned) for key, base, tuned in figures(report)}
+    n = report["held_out"]
+    if report["base"] is None:
+        tuned = [(name_of(key, report), number(t)) for key, (_, t) in rows.items()]
+        said = ", ".join(f"{name} {value}" for name, value in tuned)
+        return (
+            f"On {n} held-out examples the model scores {said}. No base model is evaluated "
+            "beside it (`eval.compare_base`), so this report cannot say what training changed."
+        )
+    better = sum(1 for key, (b, t) in rows.items() if change(key, b, t)[1])
+    won = f"beats its base on {better} of {len(rows)} metrics"
+    parts = [f"On {n} held-out examples the tuned model {won}"]
+    if "rouge_l" in rows:
+        b, t = rows["rouge_l"]
+        closer = f"{times(t, b)} closer to" if t > b else "no closer to"
+        figure = f"ROUGE-L {number(t)} vs {number(b)}"
+        if "chrf" in rows:
+            figure += f", chrF {number(rows['chrf'][1])} vs {number(rows['chrf'][0])}"
+        parts.append(f"its answers are {closer} the reference answers ({figure})")
+    for key in ("perplexity", "response_loss", "loss"):
+        if key in rows:
+            b, t = rows[key]
+            what = NAMES[key]
+            if report.get("answers_only") and key == "perplexity":
+                what = "perplexity of the reference answers"
+            moved = f"{'fell' if t < b else 'rose'} from {number(b)} to {number(t)}"
+            ratio = f" ({times(b, t)} lower)" if t < b else ""
+            parts.append(f"the {what} {moved}{ratio}")
+            break
+    for key in ("accuracy", "macro_f1"):
+        if key in rows:
+            b, t = rows[key]
+            moved = "rose" if t > b else "fell" if t < b else "stayed"
+            parts.append(f"{NAMES[key]} {moved} from {number(b)} to {number(t)}")
+    return "; ".join(parts) + "."
+
+
+def overfitting(records):
+    """A sentence when held-out loss rose while training loss fell, with the step it turned."""
+    held = [(r["step"], r["eval_loss"]) for r in records if "eval_loss" in r]
+    if len(held) < 3:
+        return None
+    best_step, best = min(held, key=lambda point: point[1])
+    last_step, last = held[-1]
+    after = [r["loss"] for r in records if "loss" in r and r["step"] > best_step]
+    still_falling = len(after) >= 2 and after[-1] < after[0]
+    if last_step == best_step or last < best * 1.02 or not still_falling:
+        return None
+    return (
+        f"Held-out loss rose from {best:.4g} at step {best_step} to {last:.4g} at step {last_step} "
+        f"while training loss fell from {after[0]:.4g} to {after[-1]:.4g}: from step {best_step} "
+        "on the model learns its training rows rather than the task (fewer epochs, a lower learning "
+        "rate or more data would stop there)."
+    )
+
+
+def plots(report, records):
+    """eval/metrics.png (base and tuned, per metric) and eval/loss.png; None without matplotlib."""
     try:
         import matplotlib
 
@@ -102,10 +237,23 @@ def loss_curve(path):
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    records = [json.loads(line) for line in train.METRICS_FILE.read_text().splitlines()]
+    rows = figures(report)
+    panels = max(len(rows), 1)
+    figure, _ = plt.subplots(1, panels, figsize=(2.2 * panels, 3.2), dpi=100)
+    for axis, (key, base, tuned) in zip(figure.axes, rows):
+        names = ["base", "tuned"] if base is not None else ["tuned"]
+        values = [base, tuned] if base is not None else [tuned]
+        axis.bar(names, values, color=["#9e9e9e", "#1f77b4"][-len(values) :])
+        arrow = "higher" if HIGHER_IS_BETTER[key] else "lower"
+        axis.set_title(f"{name_of(key, report)}\n({arrow} is better)", fontsize=9)
+        if not HIGHER_IS_BETTER[key] and min(values) > 0:
+            axis.set_yscale("log")
+    figure.tight_layout()
+    figure.savefig(EVAL_DIR / "metrics.png")
+    plt.close(figure)
     steps = [(r["step"], r["loss"]) for r in records if "loss" in r]
     held_out = [(r["step"], r["eval_loss"]) for r in records if "eval_loss" in r]
-    figure, axes = plt.subplots(figsize=(7, 4), dpi=100)
+    figure, axes = plt.subplots(figsize=(6, 3.2), dpi=100)
     if steps:
         axes.plot(*zip(*steps), label="training loss")
     if held_out:
@@ -116,48 +264,47 @@ def loss_curve(path):
     axes.legend()
     axes.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path)
+    figure.savefig(EVAL_DIR / "loss.png")
     plt.close(figure)
-    return path
+    return ["metrics.png", "loss.png"]
 
 
-def shown(value):
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+def one_line(text):
+    return " ".join(str(text).split()).replace("|", "\\|") or "(nothing)"
 
 
-def markdown(report, curve):
-    """The report for people: the metrics, the answers side by side, the loss curve."""
-    tuned, base = report["tuned"], report["base"]
-    lines = [f"# Evaluation of {report['name']}", ""]
-    lines += ["| metric | tuned | base | change |" if base else "| metric | tuned |"]
-    lines += ["|---|---|---|---|" if base else "|---|---|"]
-    for key, value in tuned.items():
-        if isinstance(value, float):
-            cells = [key, shown(value)]
-            if base:
-                cells += [shown(base[key]), shown(value - base[key])]
-            lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "## Answers", ""]
+def markdown(report, images, records):
+    """The report for people: the verdict, the charts, the figures, the answers side by side."""
+    lines = [f"# Evaluation of {report['name']}", "", verdict(report), ""]
+    if images:
+        lines += [" ".join(f"![{name[:-4]}]({name})" for name in images), ""]
+    lines += ["| metric | better | base | tuned | change |", "|---|---|---|---|---|"]
+    for key, base, tuned in figures(report):
+        relative, improved = change(key, base, tuned)
+        mark = "" if improved is None else " (better)" if improved else " (worse)"
+        moved = "–" if relative is None else f"{relative:+.1%}{mark}"
+        arrow = "↑ higher" if HIGHER_IS_BETTER[key] else "↓ lower"
+        cells = [name_of(key, report), arrow, number(base), number(tuned), moved]
+        lines.append("| " + " | ".join(cells) + " |")
+    note = overfitting(records)
+    if note:
+        lines += ["", note]
+    lines += ["", "## Answers to the spec's prompts" if PROMPTS else "## Answers", ""]
     for item in report["generations"]:
-        lines += [f"**{item['prompt']}**", "", f"- tuned: {item['tuned']}"]
-        lines += [f"- base: {item['base']}"] if base else []
-        lines.append("")
-    if curve is not None:
-        lines += ["", "## Training", "", f"![loss curve]({curve.name})"]
-    return "\n".join(lines) + "\n"
+        lines += [f"**{one_line(item['prompt'])}**", ""]
+        lines += [f"- base: {one_line(item['base'])}"] if "base" in item else []
+        lines += [f"- tuned: {one_line(item['tuned'])}", ""]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def summary(report):
     """A short table for the terminal."""
-    tuned, base = report["tuned"], report["base"]
-    header = f"{'metric':<16}{'tuned':>12}"
-    lines = [header + (f"{'base':>12}{'change':>12}" if base else "")]
-    for key, value in tuned.items():
-        if isinstance(value, float):
-            line = f"{key:<16}{value:>12.4f}"
-            if base:
-                line += f"{base[key]:>12.4f}{value - base[key]:>+12.4f}"
-            lines.append(line)
+    lines = [f"{'metric':<24}{'base':>12}{'tuned':>12}{'change':>10}"]
+    for key, base, tuned in figures(report):
+        relative = change(key, base, tuned)[0]
+        moved = "" if relative is None else f"{relative:+.1%}"
+        figure = f"{number(base):>12}{number(tuned):>12}{moved:>10}"
+        lines.append(f"{name_of(key, report):<24}{figure}")
     return "\n".join(lines)
 
 
@@ -165,27 +312,33 @@ def main():
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(train.SEED)
     _, rows = train.load_rows()
-    tokenizer = AutoTokenizer.from_pretrained(train.MODEL_DIR)
+    tokenizer = load_tokenizer()
     models = load_models(device)
     report = {"name": "tiny-base", "held_out": len(rows), "base": None}
     for name in ("tuned", "base"):
         model = models.get(name)
         if model is not None:
+            print(f"eval.py: measuring the {name} model", flush=True)
             report[name] = measure(model, rows, tokenizer, device)
     asked = prompts(rows, tokenizer)
     answers = {}
     for name, model in models.items():
-        answers[name] = generate(model, asked, tokenizer, device)
+        answers[name] = [generate(model, text, tokenizer, device) for _, text in asked]
     report["generations"] = [
         {"prompt": prompt, **{name: answers[name][i] for name in answers}}
         for i, (prompt, _) in enumerate(asked)
     ]
+    report["verdict"] = verdict(report)
     EVAL_DIR.mkdir(parents=True, exist_ok=True)
-    curve = loss_curve(EVAL_DIR / "loss.png")
+    logged = train.METRICS_FILE
+    lines = logged.read_text().splitlines() if logged.is_file() else []
+    records = [json.loads(line) for line in lines]
+    images = plots(report, records)
     text = json.dumps(report, indent=2, sort_keys=True)
     (EVAL_DIR / "report.json").write_text(text + "\n")
-    (EVAL_DIR / "report.md").write_text(markdown(report, curve))
+    (EVAL_DIR / "report.md").write_text(markdown(report, images, records))
     print(summary(report))
+    print(report["verdict"])
     print(f"report: {EVAL_DIR / 'report.md'}")
 
 

@@ -58,7 +58,7 @@ def test_plan_json_has_the_resolved_values():
     assert done.returncode == 0, done.stderr
     plan = json.loads(done.stdout)
     assert plan["hardware"]["precision"] == "bf16"
-    assert plan["train"]["effective_batch_size"] == 16
+    assert plan["train"]["effective_batch_size"] == 4
     assert plan["base"]["path"] == "runs/tiny-base/model"
 
 
@@ -75,12 +75,15 @@ def test_compile_writes_into_the_output_directory(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "README.md",
         "accelerate_config.yaml",
+        "chat.py",
         "eval.py",
         "launch.sh",
         "plan.json",
+        "serve.sh",
         "train.py",
     ]
     assert (tmp_path / "out" / "launch.sh").stat().st_mode & 0o111
+    assert (tmp_path / "out" / "serve.sh").stat().st_mode & 0o111
 
 
 def test_a_failed_compile_writes_nothing(tmp_path):

@@ -123,9 +123,14 @@ def test_report_has_both_sections_generations_and_the_loss_curve(runs):
     assert set(report) >= {"tuned", "base", "generations", "name"}
     assert len(report["generations"]) == 3 and all({"prompt", "tuned", "base"} <= set(g) for g in report["generations"])
     with Image.open(directory / "loss.png") as image:
-        assert image.size == (700, 400)
+        assert image.size == (600, 320)
+    with Image.open(directory / "metrics.png") as image:
+        assert image.size[0] > image.size[1]  # one panel per metric, side by side
+    assert {"rouge_l", "chrf"} <= set(report["tuned"]) and len(report["held_out_answers"]) == report["held_out"]
     markdown = (directory / "report.md").read_text()
-    assert "![loss curve](loss.png)" in markdown and "| perplexity |" in markdown and "- base:" in markdown
+    assert markdown.splitlines()[2] == report["verdict"]
+    assert "![metrics](metrics.png) ![loss](loss.png)" in markdown and "| perplexity (answers) |" in markdown
+    assert "- base:" in markdown and "- reference:" in markdown
 
 
 def test_classification_metrics_equal_scikit_learn(tmp_path):
