@@ -4,6 +4,7 @@ Each is a warning with a code FT502–FT506, located at the setting it is about,
 gets advice still compiles. Advice is given only for a plan without errors, since a spec that cannot compile has
 more pressing problems.
 
+FT501  a peak learning rate outside what the strategy (and, for full fine-tuning, the base's size) usually needs
 FT502  a general base where the catalog has a base of similar size for the spec's `domain`
 FT503  a model trained from scratch on far less data than a compute-optimal run would use
 FT504  a training set too small for the strategy and the size of the base
@@ -38,12 +39,47 @@ SIZABLE, FEW_ROWS = 100_000_000, 100
 SMALL_BASE = 20_000_000
 
 
+# Peak learning rates outside these ranges rarely train well. Full fine-tuning's range is that of bases with
+# hundreds of millions of parameters and more; a base under FULL_RATE_BELOW trains at a rate like a scratch model's.
+USUAL_LEARNING_RATES = {"full": (1e-6, 5e-4), "scratch": (1e-5, 1e-2), "ia3": (1e-4, 3e-2)}
+PEFT_LEARNING_RATES = (1e-5, 5e-3)
+FULL_RATE_BELOW = 100_000_000
+
+
+def _learning_rate(plan: Plan) -> Diagnostic | None:
+    """FT501: a peak learning rate outside the strategy's usual range."""
+    rate, kind = plan.spec.train.learning_rate, plan.spec.strategy.kind
+    if rate is None:
+        return None
+    low, high = USUAL_LEARNING_RATES.get(kind, PEFT_LEARNING_RATES)
+    params = plan.memory.total_params if plan.memory else None
+    small = kind == "full" and params is not None and params < FULL_RATE_BELOW
+    if small:
+        low, high = USUAL_LEARNING_RATES["scratch"]
+    if low <= rate <= high:
+        return None
+    side = "high" if rate > high else "low"
+    usual = f"{kind} of a base under {count(FULL_RATE_BELOW)} parameters" if small else kind
+    return _warning(
+        "FT501",
+        f"`learning_rate = {rate:g}` is {side} for `strategy {kind}`",
+        plan.inputs.sources.at("train", "learning_rate"),
+        f"{usual} usually trains with a peak learning rate between {low:g} and {high:g}",
+    )
+
+
 def advise(plan: Plan) -> Plan:
     """The plan with advice warnings added; a plan with errors is returned as it is."""
     if any(d.is_error for d in plan.diagnostics):
         return plan
     entry = _catalog_entry(plan)
-    found = [_domain_base(plan, entry), _undertrained(plan), _tiny_data(plan), _licence(plan, entry)]
+    found = [
+        _learning_rate(plan),
+        _domain_base(plan, entry),
+        _undertrained(plan),
+        _tiny_data(plan),
+        _licence(plan, entry),
+    ]
     found.append(_adapters_on_a_small_base(plan))
     for diagnostic in found:
         if diagnostic is not None:

@@ -25,6 +25,7 @@ from ..diagnostics import Diagnostics, FtspecError
 from ..inputs.modelinfo import cached_file, hub_cache_choice
 from ..render.files import LAUNCH, render
 from ..render.write import output_error
+from .messages import building_first, done, up_to_date
 from .provenance import RUN_FILE, changes, provenance, provenance_markdown, read_run
 from .rundir import RunLock, claim
 
@@ -331,35 +332,6 @@ def launchable(result, path: Path) -> bool | None:
         report(misses, result.sources, path)
         return None
     return offline
-
-
-def building_first(result, data, path: Path, needed_by: str) -> None:
-    """A base spec that must train first: say so, then its advice, held back until now."""
-    print(
-        f"ftspec: {needed_by} starts from the model of `{result.plan.name}` ({shown(path)}): building that first",
-        flush=True,
-    )
-    print_diagnostics(result)
-    report(data.diagnostics, result.sources, path)
-
-
-def up_to_date(plan, path: Path, needed_by: str | None) -> None:
-    """Say that a spec's last run can be used as it is."""
-    where = shown(plan.output.dir)
-    if needed_by is not None:
-        print(f"ftspec: {needed_by} starts from the model of `{plan.name}` ({shown(path)}), up to date in {where}")
-        return
-    print(f"ftspec: {plan.name} is up to date: its last run in {where} used the same inputs (--force trains it again)")
-    print(f"  results: {shown(plan.output.eval / 'report.md')}; talk to it: ftspec chat {shown(path)}")
-
-
-def done(plan, path: Path, seconds: float) -> None:
-    """The run's last words: how long it took and where its results are."""
-    minutes, rest = divmod(round(seconds), 60)
-    took = f"{minutes} min {rest} s" if minutes else f"{rest} s"
-    print(f"ftspec: {plan.name} done in {took} (bases built first included)")
-    print(f"  results: {shown(plan.output.eval / 'report.md')} and the model in {shown(plan.output.dir)}")
-    print(f"  talk to it: ftspec chat {shown(path)}")
 
 
 def write_run(run_dir: Path, record: dict, status: str) -> None:

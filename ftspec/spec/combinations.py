@@ -33,7 +33,6 @@ def check(spec: Spec, sources: SourceMap) -> Diagnostics:
     _architecture(spec, sources, diags)
     _evaluation(spec, sources, diags)
     _generation(spec, sources, diags)
-    _learning_rate(spec, sources, diags)
     _percentages(spec, sources, diags)
     _launcher(spec, sources, diags)
     return diags
@@ -251,27 +250,6 @@ def _generation(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
             f"`top_p = {spec.eval.top_p:g}` restricts sampling, but `temperature = 0` decodes greedily",
             sources.at("eval", "top_p"),
             "set `temperature` above 0 (0.7 is common) to sample, or remove `top_p`",
-        )
-
-
-# Peak learning rates outside these ranges rarely train well (a warning, not an error).
-USUAL_LEARNING_RATES = {"full": (1e-6, 5e-4), "scratch": (1e-5, 1e-2), "ia3": (1e-4, 3e-2)}
-PEFT_LEARNING_RATES = (1e-5, 5e-3)
-
-
-def _learning_rate(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
-    rate = spec.train.learning_rate
-    if rate is None:
-        return
-    kind = spec.strategy.kind
-    low, high = USUAL_LEARNING_RATES.get(kind, PEFT_LEARNING_RATES)
-    if not low <= rate <= high:
-        side = "high" if rate > high else "low"
-        diags.warning(
-            "FT501",
-            f"`learning_rate = {rate:g}` is {side} for `strategy {kind}`",
-            sources.at("train", "learning_rate"),
-            f"{kind} usually trains with a peak learning rate between {low:g} and {high:g}",
         )
 
 
