@@ -14,10 +14,10 @@ from ftspec.diff.spec import RevisionError, compare
 
 LR_DIFF = """\
 settings:
-  train.learning_rate: 2e-3 → 1e-4
+  train.learning_rate: 3e-3 → 1e-4
 
 consequences:
-  peak learning rate: 2e-3 → 1e-4
+  peak learning rate: 3e-3 → 1e-4
 """
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -71,16 +71,16 @@ def test_a_changed_batch_size_shows_the_batch_and_the_steps(project):
     done = ftspec("diff", "specs/cricket-coach.ft", new, cwd=project)
     assert done.returncode == 0, done.stderr
     settings, consequences = done.stdout.split("\n\n")
-    assert settings == "settings:\n  train.batch_size: 4 → 16"
-    assert "  effective batch: 4 → 16" in consequences.splitlines()
-    assert "  micro-batch × accumulation × processes: 4 × 1 × 1 → 16 × 1 × 1" in consequences.splitlines()
-    assert "  optimizer steps: 690 → 180" in consequences.splitlines()
+    assert settings == "settings:\n  train.batch_size: 8 → 16"
+    assert "  effective batch: 8 → 16" in consequences.splitlines()
+    assert "  micro-batch × accumulation × processes: 8 × 1 × 1 → 16 × 1 × 1" in consequences.splitlines()
+    assert "  optimizer steps: 144 → 72" in consequences.splitlines()
     assert "learning rate" not in consequences and "what the model learns from" not in done.stdout
 
 
 def test_same_meaning_written_differently_is_no_change(project, monkeypatch):
     monkeypatch.chdir(project)
-    body = 'train { learning_rate = 0.002\n warmup = 5% }\ndata { format = "instruction" }'
+    body = 'train { learning_rate = 0.003\n warmup = 5% }\ndata { format = "instruction" }'
     outcome = compare("specs/cricket-coach.ft", variant(project, "same.ft", body))
     assert outcome.ok and outcome.diff.empty
     assert outcome.diff.text() == "no differences in meaning"
@@ -117,7 +117,7 @@ def test_masking_changes_what_the_model_learns_from(project, monkeypatch):
 @needs_git
 def test_a_revision_against_the_working_tree(repo):
     spec = repo / "specs" / "cricket-coach.ft"
-    spec.write_text(spec.read_text().replace("learning_rate = 2e-3", "learning_rate = 1e-4"))
+    spec.write_text(spec.read_text().replace("learning_rate = 3e-3", "learning_rate = 1e-4"))
     done = ftspec("diff", "HEAD:specs/cricket-coach.ft", "specs/cricket-coach.ft", cwd=repo)
     assert (done.returncode, done.stdout, done.stderr) == (0, LR_DIFF, "")
     # `./` starts from the working directory, as `git show` reads it.
@@ -166,8 +166,8 @@ def test_json_carries_the_same_changes_as_the_text(project, monkeypatch):
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
     assert set(found) == {"settings", "consequences", "learns_from"}
-    assert found["settings"] == [{"key": "train.batch_size", "old": 4, "new": 16}]
-    assert {"key": "effective batch", "old": 4, "new": 16} in found["consequences"]
+    assert found["settings"] == [{"key": "train.batch_size", "old": 8, "new": 16}]
+    assert {"key": "effective batch", "old": 8, "new": 16} in found["consequences"]
     monkeypatch.chdir(project)
     assert found == json.loads(json.dumps(compare("specs/cricket-coach.ft", new).diff.as_json()))
     text = ftspec("diff", "specs/cricket-coach.ft", new, cwd=project).stdout

@@ -72,11 +72,11 @@ def test_hover_key_block_and_value_figures():
     assert "| `batch_size` | an integer" in markdown and span == (character - len("batch_size"), character)
     line, character = _end(text, "batch_size    = 8")
     markdown, _ = hover.hover(text, line, character - 1, plan)
-    assert "effective batch 16: micro-batch 8 per process × 1 process × accumulation 2" in markdown
+    assert "effective batch 8: micro-batch 8 per process × 1 process × accumulation 1" in markdown
     markdown, _ = hover.hover(text, line, character - 1, None)
     assert "default `8`" in markdown
-    line, character = _end(text, "strategy lora")
-    assert "Low-rank adapters" in hover.hover(text, line, character - 1)[0]
+    line, character = _end(text, "strategy full")
+    assert "Train every weight" in hover.hover(text, line, character - 1)[0]
     assert hover.hover(text, 0, 3) is None  # a comment
 
 

@@ -8,6 +8,7 @@ and untied heads).
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import pytest
 import torch
@@ -26,7 +27,9 @@ IGNORE = -100
 def compiled(directory, data: str, chunk: int):
     """The train.py of a causal spec with `loss_chunk = chunk`, imported (its top level only)."""
     directory.mkdir()
-    (directory / "rows.jsonl").write_text('{"text": "x"}\n')
+    row = {"text": "x", "q": "a question", "a": "an answer"}
+    row["messages"] = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    (directory / "rows.jsonl").write_text(json.dumps(row) + "\n")  # plain check reads the columns
     spec = directory / "spec.ft"
     spec.write_text(
         'name = "chunks"\nbase { model = "HuggingFaceTB/SmolLM2-135M" }\n'
