@@ -55,7 +55,10 @@ def skypilot_task_schema() -> dict:
     `autostop_lib` only the enum the schema reads; the API server's daemons (for keys of the server's
     config, which a task cannot set) are an empty list.
     """
-    distribution = importlib.metadata.distribution("skypilot")
+    try:
+        distribution = importlib.metadata.distribution("skypilot")
+    except importlib.metadata.PackageNotFoundError:  # .ci/run installs it; a plain set-up may not have
+        pytest.skip("SkyPilot's schema needs `pip install --no-deps 'skypilot==0.14.1'` (its pins conflict)")
     root = Path(distribution.locate_file("sky"))
     saved = {name: module for name, module in sys.modules.items() if name == "sky" or name.startswith("sky.")}
     try:
