@@ -54,8 +54,7 @@ def test_run_builds_the_base_first_then_tunes_it(project):
     assert log.index("training tiny-base") < log.index("training cricket-coach")
     base, coach = project / "runs" / "tiny-base", project / "runs" / "cricket-coach"
     assert (base / "model" / "config.json").is_file() and (base / "model" / "tokenizer.json").is_file()
-    assert (coach / "adapter" / "adapter_config.json").is_file()
-    assert (coach / "model" / "config.json").is_file()  # merge = true
+    assert (coach / "model" / "config.json").is_file()  # strategy full: the whole model
     assert [m["step"] for m in metrics(base) if "loss" in m][-1] == 8
     assert all(m["loss"] > 0 for m in metrics(coach) if "loss" in m)
     assert (coach / "spec" / "cricket-coach.ft").is_file() and (coach / "train.py").is_file()
@@ -76,11 +75,16 @@ def test_the_saved_adapter_loads_back_and_matches_the_merged_model(project):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    # The coach as a LoRA variant of three lines, on the base the first run built.
+    variant = 'extends = "cricket-coach.ft"\nname = "coach-lora"\nstrategy lora { rank = 8 }\n'
+    variant += 'output {\n  dir   = "../runs/coach-lora"\n  merge = true\n}\n'
+    (project / "specs" / "coach-lora.ft").write_text(variant, encoding="utf-8")
+    run("run", "specs/coach-lora.ft", cwd=project)
     runs = project / "runs"
-    tokenizer = AutoTokenizer.from_pretrained(runs / "cricket-coach" / "adapter")
+    tokenizer = AutoTokenizer.from_pretrained(runs / "coach-lora" / "adapter")
     base = AutoModelForCausalLM.from_pretrained(runs / "tiny-base" / "model")
-    tuned = PeftModel.from_pretrained(base, runs / "cricket-coach" / "adapter").eval()
-    merged = AutoModelForCausalLM.from_pretrained(runs / "cricket-coach" / "model").eval()
+    tuned = PeftModel.from_pretrained(base, runs / "coach-lora" / "adapter").eval()
+    merged = AutoModelForCausalLM.from_pretrained(runs / "coach-lora" / "model").eval()
     ids = tokenizer("### Question:\nHow do I swing a cricket ball?\n\n### Answer:\n", return_tensors="pt")["input_ids"]
     with torch.no_grad():
         assert torch.allclose(tuned(ids).logits, merged(ids).logits, atol=1e-4)
