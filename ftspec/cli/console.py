@@ -7,14 +7,12 @@ from pathlib import Path
 
 from ..diagnostics import render_all
 from ..figures import plural
+from ..spec.specfiles import display_path
 
 
 def shown(path: Path) -> str:
-    """``path`` relative to the working directory when it is below it."""
-    try:
-        return str(Path(path).relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+    """``path`` relative to the working directory when it is below it (as diagnostics show paths)."""
+    return display_path(path)
 
 
 def print_diagnostics(result) -> None:

@@ -15,7 +15,7 @@ PROJECT_MARKERS = (".git", "pyproject.toml", "ftspec.toml")
 def display_path(path: Path) -> str:
     """A path as diagnostics show it: relative to the working directory when below it."""
     try:
-        return str(path.relative_to(Path.cwd()))
+        return str(Path(path).relative_to(Path.cwd()))
     except ValueError:
         return str(path)
 
