@@ -77,9 +77,9 @@ def activations(dims: ModelDims, types: dict, **k) -> tuple[float, float, list[f
     """Bytes kept for backward on the device, the loss's share of them, the step's phases (each on top of the resident
     state), and the bytes kept in host memory instead (`offload`: torch.autograd.graph.save_on_cpu).
 
-    What each layer keeps, the tail (final norm, head input, labels, RoPE tables), and the loss (`loss_bytes`). Offloaded,
-    what the layers keep moves to the host; the device still holds one layer's tensors while they are computed or
-    copied back for its backward, and the tail and the loss, counted in full as if they stayed.
+    What each layer keeps, the tail (final norm, head input, labels, RoPE tables), and the loss (`loss_bytes`).
+    Offloaded, what the layers keep moves to the host; the device still holds one layer's tensors while they are
+    computed or copied back for its backward, and the tail and the loss, counted in full as if they stayed.
     """
     full, micro_batch, seq_len, outputs = k["full"], k["micro_batch"], k["seq_len"], k["outputs"]
     layers, h, c, residual = dims.num_hidden_layers, dims.hidden_size, types["compute"], types["residual"]

@@ -52,10 +52,9 @@ def flash_blocker(plan: Plan) -> str | None:
 def _auto(plan: Plan, cap: float | None) -> tuple[str, str]:
     """The backend `auto` picks, and why."""
     profile, blocker = plan.inputs.hardware, flash_blocker(plan)
-    fallback, because = ("eager", f"the base caps its attention logits at {cap:g}, which sdpa cannot") if cap else (
-        "sdpa",
-        "PyTorch's scaled_dot_product_attention",
-    )
+    fallback, because = "sdpa", "PyTorch's scaled_dot_product_attention"
+    if cap:
+        fallback, because = "eager", f"the base caps its attention logits at {cap:g}, which sdpa cannot"
     if profile.accelerator == "any":
         return fallback, f"{because}; the target is known only at launch (name one to plan flash-attention)"
     if blocker:

@@ -42,14 +42,14 @@ def decide_offload(plan: Plan) -> Plan:
         )
     distributed = AUTO[offload] if wanted == "auto" else wanted
     if offload not in CAN_OFFLOAD.get(distributed, ()):
-        able = [f"`{name}`" for name, kinds in CAN_OFFLOAD.items() if offload in kinds]
+        able = " or ".join(f"`distributed = {name}`" for name, kinds in CAN_OFFLOAD.items() if offload in kinds)
         return plan.diagnose(
             Diagnostic(
                 "FT250",
                 f"`distributed = {distributed}` cannot offload `{offload}` to host memory"
                 + (": FSDP offloads weights, gradients and optimizer state together" if distributed == "fsdp" else ""),
                 plan.inputs.sources.at("hardware", "offload"),
-                f"`offload = {offload}` needs `distributed = " + "` or `".join(a.strip("`") for a in able) + "` (or `auto`)",
+                f"`offload = {offload}` needs {able} (or `auto`)",
             )
         )
     if distributed != hardware.distributed:
@@ -74,7 +74,6 @@ def check_host_memory(plan: Plan) -> Plan:
             f"the state offloaded to host memory needs ~{memory.host_gib} GiB per machine, but each has {limit} GiB "
             f"({round(limit * (1 - memory.margin), 2)} usable after a {memory.margin:.0%} margin)",
             plan.inputs.sources.at("hardware", where),
-            "offload less (`offload = optimizer`), spread it over more machines, or plan for machines with more "
-            "memory",
+            "offload less (`offload = optimizer`), spread it over more machines, or plan for machines with more memory",
         )
     )
