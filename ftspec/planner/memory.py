@@ -287,8 +287,9 @@ def estimate(
         gradients *= 2  # DDP's reducer copies gradients into communication buckets of the same total size
     host = 0.0
     if offload in ("optimizer", "all"):
-        # The optimizer steps on the host (DeepSpeed's CPU Adam, FSDP's CPU offload): its state and temporaries there.
-        host, optimizer_bytes, step = optimizer_bytes + step, 0, 0
+        # The optimizer steps on the host (DeepSpeed's CPU Adam, FSDP's CPU offload): its state lives there, and its
+        # step's temporaries (at most a tensor's size) leave the device too.
+        host, optimizer_bytes, step = optimizer_bytes, 0, 0
     if offload == "all" and shard in SHARDED:
         # Each process's shard of weights and gradients lives on the host; the device holds the gathered layers.
         gathered = 2 * layer_linear_params / layers * c
