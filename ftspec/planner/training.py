@@ -16,7 +16,7 @@ from __future__ import annotations
 from ..diagnostics import Diagnostic, Severity
 from .plan import Plan
 
-# Model types liger_kernel.transformers patches (its MODEL_TYPE_TO_APPLY_LIGER_FN, 0.6).
+# Model types liger_kernel.transformers patches (in its MODEL_TYPE_TO_APPLY_LIGER_FN since 0.6).
 LIGER_FAMILIES = frozenset(
     ("llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "gemma", "gemma2", "gemma3_text", "phi3")
     + ("granite", "olmo2", "glm4")
