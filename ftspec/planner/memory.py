@@ -202,6 +202,22 @@ def _gradients_and_optimizer(optimizer, shapes, full, stored, trainable, on_cuda
     return gradients, _optimizer_bytes(optimizer, shapes), step.get(optimizer, 0)
 
 
+def _offloaded(offload: str, gathered, weights, adapters, gradients, optimizer_bytes, step) -> tuple[float, ...]:
+    """Weights, adapters, gradients, optimizer state and step temporaries left on the device, and the host's bytes.
+
+    The optimizer steps on the host (DeepSpeed's CPU Adam, FSDP's CPU offload): its state lives there, and its step's
+    temporaries (at most a tensor's size) leave the device too. With `all` over sharded state (``gathered`` is then
+    the gathered layers' bytes), each process's shard of weights and gradients lives on the host as well.
+    """
+    if offload == "none":
+        return weights, adapters, gradients, optimizer_bytes, step, 0.0
+    host, optimizer_bytes, step = optimizer_bytes, 0, 0
+    if offload == "all" and gathered is not None:
+        host += weights - gathered + adapters + gradients
+        weights, adapters, gradients = gathered, 0, 0
+    return weights, adapters, gradients, optimizer_bytes, step, host
+
+
 def estimate(
     dims: ModelDims,
     *,
@@ -285,16 +301,9 @@ def estimate(
         weights, adapters, copies = weights / processes + gathered, adapters / processes, 0
     elif shard == "ddp" and processes > 1:
         gradients *= 2  # DDP's reducer copies gradients into communication buckets of the same total size
-    host = 0.0
-    if offload in ("optimizer", "all"):
-        # The optimizer steps on the host (DeepSpeed's CPU Adam, FSDP's CPU offload): its state lives there, and its
-        # step's temporaries (at most a tensor's size) leave the device too.
-        host, optimizer_bytes, step = optimizer_bytes, 0, 0
-    if offload == "all" and shard in SHARDED:
-        # Each process's shard of weights and gradients lives on the host; the device holds the gathered layers.
-        gathered = 2 * layer_linear_params / layers * c
-        host += weights - gathered + adapters + gradients
-        weights, adapters, gradients = gathered, 0, 0
+    gathered = 2 * layer_linear_params / layers * c if shard in SHARDED else None
+    state = _offloaded(offload, gathered, weights, adapters, gradients, optimizer_bytes, step)
+    weights, adapters, gradients, optimizer_bytes, step, host = state
 
     resident = weights + adapters + adapter_copies + optimizer_bytes
     trained_head = bool(classifier or len(saved) > (1 if set(modules_to_save or ()) & EMBEDDINGS else 0))
