@@ -137,6 +137,8 @@ CODES: dict[str, str] = {
     "FT214": "nucleus sampling (`top_p`) with greedy decoding",
     "FT215": "answers scored against references that text data does not have",
     "FT220": "container setting (`image`, `volume`) for a launcher that starts no container",
+    "FT250": "`offload` with a distribution that cannot offload that state",
+    "FT251": "`tf32` on a target without TensorFloat-32",
     # Files and dependencies
     "FT301": "spec file not found or unreadable",
     "FT302": "data file not found",
@@ -158,6 +160,11 @@ CODES: dict[str, str] = {
     "FT407": "elastic restarts with no checkpoint before the end: a restart starts over (warning)",
     "FT410": "float16 weights trained under fp16 mixed precision, whose gradient scaler refuses them",
     "FT420": "`loss_chunk` on a classifier, whose loss has no output head over a vocabulary",
+    "FT435": "flash-attention where it cannot run: a CPU, fp32, or a GPU older than Ampere",
+    "FT436": "flash-attention with packed micro-batches of several rows: packed examples would attend to each other",
+    "FT437": "kernel package the target says it does not have (`hardware.installed`)",
+    "FT438": "Liger kernels on a CPU target or a model family Liger does not patch",
+    "FT439": "offloaded state that does not fit in the host memory of the target",
     # Advice (warnings)
     "FT501": "learning rate far from what the strategy usually needs",
     "FT502": "general base where the catalog has one of similar size for the spec's domain",
@@ -165,6 +172,8 @@ CODES: dict[str, str] = {
     "FT504": "training set too small for the strategy and the size of the base",
     "FT505": "base whose licence does not allow commercial use",
     "FT506": "adapters on a base small enough to train whole",
+    "FT514": "activation offloading on a CPU target, where host memory is the device's (warning)",
+    "FT515": "gradient-checkpointing option without gradient checkpointing (warning)",
     # Data files (`check --data` and `run`)
     "FT601": "data file that is not valid UTF-8",
     "FT602": "data row that is not one JSON object",

@@ -62,6 +62,7 @@ class MemoryEstimate:
     trainable_params: int
     total_params: int
     dtypes: tuple[tuple[str, str], ...] = ()  # the precision of master weights, gradients and optimizer state
+    host: int = 0  # bytes one process keeps in host memory instead: offloaded model state and activations
 
     @property
     def total(self) -> int:
@@ -90,6 +91,8 @@ def _optimizer_bytes(optimizer: str, shapes: list[tuple[tuple[int, ...], int]]) 
             # transformers' Adafactor (no first moment by default) factors a matrix's second moment into fp32 row and
             # column statistics; vectors keep a full fp32 second moment.
             total += 4 * (shape[0] + shape[1]) if len(shape) >= 2 else 4 * n
+        elif optimizer == "paged_adamw_32bit":
+            total += 8 * n  # bitsandbytes' 32-bit moments are float32 whatever the parameter's dtype
         elif optimizer == "sgd":
             total += size * n  # the momentum buffer, in the gradient's dtype (the generated script uses momentum 0.9)
         else:
@@ -140,6 +143,7 @@ def state_dtypes(
         "adafactor": "float32 (factored second moments)",
     }
     states["paged_adamw_8bit"] = states["adamw_8bit"]
+    states["paged_adamw_32bit"] = "float32 (paged: may spill to host memory)"
     return {"master_weights": weights, "gradients": weights, "optimizer_state": states.get(optimizer, weights)}
 
 
@@ -198,6 +202,22 @@ def _gradients_and_optimizer(optimizer, shapes, full, stored, trainable, on_cuda
     return gradients, _optimizer_bytes(optimizer, shapes), step.get(optimizer, 0)
 
 
+def _offloaded(offload: str, gathered, weights, adapters, gradients, optimizer_bytes, step) -> tuple[float, ...]:
+    """Weights, adapters, gradients, optimizer state and step temporaries left on the device, and the host's bytes.
+
+    The optimizer steps on the host (DeepSpeed's CPU Adam, FSDP's CPU offload): its state lives there, and its step's
+    temporaries (at most a tensor's size) leave the device too. With `all` over sharded state (``gathered`` is then
+    the gathered layers' bytes), each process's shard of weights and gradients lives on the host as well.
+    """
+    if offload == "none":
+        return weights, adapters, gradients, optimizer_bytes, step, 0.0
+    host, optimizer_bytes, step = optimizer_bytes, 0, 0
+    if offload == "all" and gathered is not None:
+        host += weights - gathered + adapters + gradients
+        weights, adapters, gradients = gathered, 0, 0
+    return weights, adapters, gradients, optimizer_bytes, step, host
+
+
 def estimate(
     dims: ModelDims,
     *,
@@ -221,11 +241,16 @@ def estimate(
     modules_to_save=(),
     num_labels: int | None = None,
     loss_chunk: int = 0,
+    offload: str = "none",
+    offload_activations: bool = False,
+    attention: str = "sdpa",
 ) -> MemoryEstimate:
     """Per-device training memory of one micro-batch step, by component, with the allocator's peak.
 
     ``weight_dtype`` is the dtype the base loads in (None: fp32 masters for full fine-tuning, the compute dtype for a
-    frozen base); ``num_labels`` makes a decoder a classifier, whose head has that many outputs.
+    frozen base); ``num_labels`` makes a decoder a classifier, whose head has that many outputs. ``offload`` moves
+    the `optimizer` state, or `all` of the sharded model state, to host memory (`host`); the device then keeps only
+    the layers being computed (`all`).
     """
     full = strategy in FULL_KINDS
     if strategy == "qlora" and quant_bits is None:
@@ -276,10 +301,13 @@ def estimate(
         weights, adapters, copies = weights / processes + gathered, adapters / processes, 0
     elif shard == "ddp" and processes > 1:
         gradients *= 2  # DDP's reducer copies gradients into communication buckets of the same total size
+    gathered = 2 * layer_linear_params / layers * c if shard in SHARDED else None
+    state = _offloaded(offload, gathered, weights, adapters, gradients, optimizer_bytes, step)
+    weights, adapters, gradients, optimizer_bytes, step, host = state
 
     resident = weights + adapters + adapter_copies + optimizer_bytes
     trained_head = bool(classifier or len(saved) > (1 if set(modules_to_save or ()) & EMBEDDINGS else 0))
-    activations, logits, phases = step_activations(
+    activations, logits, phases, host_activations = step_activations(
         dims,
         types,
         full=full,
@@ -298,6 +326,8 @@ def estimate(
         copies=copies,
         gradients=gradients,
         loss_chunk=loss_chunk,
+        offload=offload_activations,
+        attention=attention,
     )
     # cuBLAS and cuBLASLt keep 32 MiB workspaces each in PyTorch's allocator on Hopper (H200, torch 2.11).
     peak = resident + max(*phases, gradients + step) + (64 * 2**20 if on_cuda else 0)
@@ -316,4 +346,5 @@ def estimate(
                 strategy, precision, optimizer, weight_dtype if weight_dtype in DTYPE_BYTES else None, bool(saved)
             ).items()
         ),
+        host=round(host + host_activations),
     )

@@ -32,7 +32,8 @@ class BasePlan(Section):
     spec: str | None = Field(description="name of the spec that builds the base")
     trust_remote_code: bool
     dtype: str
-    attention: str = Field("auto", description="attn_implementation; `auto` leaves it to transformers")
+    attention: str = Field("sdpa", description="attn_implementation, as resolved from `base.attention`")
+    attention_reason: str = Field("", description="why this attention implementation")
 
 
 class TokenizerPlan(Section):
@@ -96,6 +97,14 @@ class TrainPlan(Section):
     compile: bool
     gradient_checkpointing: bool
     loss_chunk: int  # positions per chunk of the output head in the loss; 0: the full logits at once
+    use_reentrant: bool = False
+    offload_activations: bool = False
+    tf32: bool = False
+    kernels: Literal["liger", "none"] = "none"
+    kernels_reason: str = ""
+    trackers: tuple[str, ...] | Literal["auto"] = "auto"
+    project: str = ""
+    run_name: str = ""
     micro_batch_size: int
     grad_accum: int
     effective_batch_size: int
@@ -110,6 +119,7 @@ class HardwarePlan(Section):
     device_memory_gib: float | None
     precision: Literal["bf16", "fp16", "fp32", "auto"]
     distributed: str
+    offload: Literal["none", "optimizer", "all"] = "none"
 
 
 class LauncherPlan(Section):
@@ -156,6 +166,10 @@ class MemoryPlan(Section):
     state_dtypes: dict[str, str] = Field(
         description="precision of the trained weights (`master_weights`), their `gradients` and the `optimizer_state`"
     )
+    host_gib: float | None = Field(
+        None, description="state each machine keeps in its host memory instead (`offload`, `offload_activations`)"
+    )
+    host_limit_gib: float | None = Field(None, description="memory of each machine, when the target states it")
 
 
 class EstimatePlan(Section):

@@ -172,7 +172,7 @@ def _architecture(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
     if kv is not None and strategy.architecture == "gpt2":
         diags.error(
             "FT210",
-            "`kv_heads` applies to `architecture = llama`; gpt2 has one key/value per head",
+            "`kv_heads` applies to `architecture = llama`, `qwen2` and `mistral`; gpt2 has one key/value per head",
             sources.at("strategy", "kv_heads"),
             "remove `kv_heads`",
         )

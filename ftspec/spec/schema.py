@@ -39,7 +39,8 @@ class Base(Block):
     )
     attention: Literal["auto", "eager", "sdpa", "flash_attention_2", "flex_attention"] = Field(
         "auto",
-        description="attention kernel; `auto`: eager for a base that soft-caps attention, else transformers' choice",
+        description="attention kernel; `auto`: flash_attention_2 on a GPU target with fp16/bf16 that has `flash_attn`"
+        " installed (`hardware.installed`), eager for a base that soft-caps attention without it, else sdpa",
     )
 
 
@@ -76,6 +77,9 @@ class Tokenizer(Block):
     model: str | None = Field(None, description="a hub id or directory to take the tokenizer from")
 
 
+TRACKERS = ("tensorboard", "wandb", "mlflow", "comet_ml", "aim", "clearml", "dvclive", "trackio")
+
+
 class Train(Block):
     """The optimisation: how long, how fast, how big a batch."""
 
@@ -86,7 +90,7 @@ class Train(Block):
         8, ge=1, le=1_000_000, description="examples per step across all devices, before accumulation"
     )
     grad_accum: int = Field(1, ge=1, le=100_000, description="steps accumulated into one optimizer step")
-    optimizer: Literal["adamw", "adamw_8bit", "paged_adamw_8bit", "adafactor", "sgd"] = Field(
+    optimizer: Literal["adamw", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "adafactor", "sgd"] = Field(
         "adamw", description="optimizer"
     )
     scheduler: Literal[
@@ -100,6 +104,25 @@ class Train(Block):
         description="bf16 where the GPUs have it, else fp16, else fp32 (fp32 on a CPU, where bf16 must be asked for)",
     )
     gradient_checkpointing: bool | Literal["auto"] = Field("auto", description="recompute activations to save memory")
+    use_reentrant: bool = Field(
+        False, description="gradient checkpointing through torch's reentrant implementation (the older one)"
+    )
+    offload_activations: bool = Field(
+        False,
+        description="keep the tensors saved for backward in host memory (`torch.autograd.graph.save_on_cpu`), "
+        "for long context on GPUs",
+    )
+    tf32: bool = Field(False, description="TensorFloat-32 matmuls and convolutions on Ampere and newer GPUs")
+    kernels: Literal["auto", "liger", "none"] = Field(
+        "auto",
+        description="fused kernels: `liger` patches Liger-Kernel's RMSNorm, RoPE and SwiGLU into the model; `auto` "
+        "uses it on a GPU target that has `liger_kernel` installed (`hardware.installed`) for a family it supports",
+    )
+    trackers: list[Literal[TRACKERS]] | Literal["auto"] = Field(  # type: ignore[valid-type]
+        "auto", description="experiment trackers Accelerate logs to; `auto`: TensorBoard when installed; `[]`: none"
+    )
+    project: str | None = Field(None, description="the trackers' project (experiment) name; the spec's name if unset")
+    run_name: str | None = Field(None, description="the trackers' run name; the spec's name if unset")
     seed: int = Field(42, ge=0, le=2**32 - 1, description="seed of initialisation, dropout and data order")
     log_every: int = Field(10, ge=1, description="optimizer steps between two log lines")
     compile: bool = Field(False, description="compile the model with torch.compile")
@@ -163,6 +186,15 @@ class Hardware(Block):
     processes: int | None = Field(None, ge=1, le=1024, description="processes per machine on a CPU target")
     distributed: Literal["auto", "none", "ddp", "fsdp", "zero2", "zero3"] = Field(
         "auto", description="how work is spread over devices"
+    )
+    offload: Literal["none", "optimizer", "all"] = Field(
+        "none",
+        description="model state kept in host memory: the `optimizer` state (DeepSpeed ZeRO-2/3), or `all` of "
+        "weights, gradients and optimizer state (FSDP, ZeRO-3); `auto` distribution then picks ZeRO",
+    )
+    host_memory: Size | None = Field(None, description="memory of each machine, checked against what `offload` moves")
+    installed: list[Literal["flash_attn", "liger_kernel"]] | None = Field(
+        None, description="optional kernel packages the target has installed, for the `auto` choices (detected at run)"
     )
     launcher: Literal["auto", "none", "slurm", "kubernetes", "skypilot"] = Field(
         "auto",

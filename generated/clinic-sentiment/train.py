@@ -46,6 +46,8 @@ BASE_REVISION = "main"
 TRUST_REMOTE_CODE = False
 # The dtype the base weights load in.
 BASE_DTYPE = torch.float32
+# The attention kernel (plan.json says why this one); packed examples never attend to each other with it.
+ATTENTION = "sdpa"
 
 # --- Tokenizer -----------------------------------------------------------------
 # The base model's own tokenizer.
@@ -103,6 +105,12 @@ MAX_GRAD_NORM = 1.0
 # Mixed precision is picked at launch: bf16 where the GPU has it, else fp16, else none.
 MIXED_PRECISION = None
 GRADIENT_CHECKPOINTING = False
+# Checkpointing through torch's reentrant implementation (the older one) or the non-reentrant one.
+USE_REENTRANT = False
+# None: TensorBoard when it is installed.
+TRACKERS = None
+PROJECT = "clinic-sentiment"
+RUN_NAME = "clinic-sentiment"
 COMPILE = False
 LOG_EVERY = 10
 
@@ -116,7 +124,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "8adf86e5aba482e5"
+PLAN_ID = "2f4bd99ffcf0c145"
 # A checkpoint is resumed only by a run with the same constants, data and base (see run_identity);
 # these constants do not change the trained weights, so editing them keeps the checkpoints.
 NOT_IDENTITY = (
@@ -129,7 +137,10 @@ NOT_IDENTITY = (
     "METRICS_FILE",
     "MODEL_DIR",
     "NOT_IDENTITY",
+    "PROJECT",
+    "RUN_NAME",
     "SAVE_EVERY",
+    "TRACKERS",
 )
 # File hashes by size and modification time, so an unchanged file is not read again.
 HASH_CACHE = CHECKPOINT_DIR / "file-hashes.json"
@@ -194,6 +205,7 @@ def load_base(dtype, **options):
         revision=BASE_REVISION,
         dtype=dtype,
         trust_remote_code=TRUST_REMOTE_CODE,
+        attn_implementation=ATTENTION,
         num_labels=len(LABELS),
         id2label=dict(enumerate(LABELS)),
         label2id={label: index for index, label in enumerate(LABELS)},
@@ -230,7 +242,9 @@ def build_model(tokenizer):
         if hasattr(module, "support_avx512bf16_for_cpu"):
             module.support_avx512bf16_for_cpu = False
     model = prepare_model_for_kbit_training(
-        model, use_gradient_checkpointing=GRADIENT_CHECKPOINTING
+        model,
+        use_gradient_checkpointing=GRADIENT_CHECKPOINTING,
+        gradient_checkpointing_kwargs={"use_reentrant": USE_REENTRANT},
     )
     # peft asks transformers a deprecated question here; the FutureWarning is not for us.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
@@ -521,14 +535,17 @@ def write_metrics(record, accelerator):
 
 
 def main():
-    tensorboard = importlib.util.find_spec("tensorboard") is not None
+    trackers = TRACKERS
+    if trackers is None:
+        tensorboard = importlib.util.find_spec("tensorboard") is not None
+        trackers = ["tensorboard"] if tensorboard else []
     # Seedable samplers make an epoch's order a function of the seed and the epoch (resumable).
     loading = DataLoaderConfiguration(use_seedable_sampler=True)
     accelerator = Accelerator(
         mixed_precision=MIXED_PRECISION or pick_precision(),
         gradient_accumulation_steps=GRAD_ACCUM,
         dataloader_config=loading,
-        log_with="tensorboard" if tensorboard else None,
+        log_with=trackers or None,
         project_dir=METRICS_FILE.parent,
     )
     set_seed(SEED)
@@ -590,7 +607,12 @@ def main():
     elif accelerator.is_main_process:
         METRICS_FILE.parent.mkdir(parents=True, exist_ok=True)
         METRICS_FILE.write_text("")
-    accelerator.init_trackers("train")
+    # Each tracker names the run after the spec; W&B writes its files beside the metrics.
+    options = {
+        "wandb": {"name": RUN_NAME, "dir": str(METRICS_FILE.parent)},
+        "mlflow": {"run_name": RUN_NAME},
+    }
+    accelerator.init_trackers(PROJECT, init_kwargs=options)
     if step == 0:
         # The held-out loss before any step: the baseline the tuned model must beat.
         eval_loss = evaluate(model, eval_loader, accelerator)

@@ -91,6 +91,12 @@ MAX_GRAD_NORM = 1.0
 # Mixed precision is picked at launch: bf16 where the GPU has it, else fp16, else none.
 MIXED_PRECISION = None
 GRADIENT_CHECKPOINTING = False
+# Checkpointing through torch's reentrant implementation (the older one) or the non-reentrant one.
+USE_REENTRANT = False
+# None: TensorBoard when it is installed.
+TRACKERS = None
+PROJECT = "tiny-base"
+RUN_NAME = "tiny-base"
 COMPILE = False
 LOG_EVERY = 10
 
@@ -103,7 +109,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "5c07a562a66d34c2"
+PLAN_ID = "bdbe2f854c97c4d4"
 # A checkpoint is resumed only by a run with the same constants, data and base (see run_identity);
 # these constants do not change the trained weights, so editing them keeps the checkpoints.
 NOT_IDENTITY = (
@@ -116,7 +122,10 @@ NOT_IDENTITY = (
     "METRICS_FILE",
     "MODEL_DIR",
     "NOT_IDENTITY",
+    "PROJECT",
+    "RUN_NAME",
     "SAVE_EVERY",
+    "TRACKERS",
 )
 # File hashes by size and modification time, so an unchanged file is not read again.
 HASH_CACHE = CHECKPOINT_DIR / "file-hashes.json"
@@ -238,7 +247,9 @@ def build_model(tokenizer):
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     if GRADIENT_CHECKPOINTING:
-        model.gradient_checkpointing_enable()
+        model.gradient_checkpointing_enable(
+            gradient_checkpointing_kwargs={"use_reentrant": USE_REENTRANT},
+        )
     return model
 
 
@@ -522,14 +533,17 @@ def write_metrics(record, accelerator):
 
 
 def main():
-    tensorboard = importlib.util.find_spec("tensorboard") is not None
+    trackers = TRACKERS
+    if trackers is None:
+        tensorboard = importlib.util.find_spec("tensorboard") is not None
+        trackers = ["tensorboard"] if tensorboard else []
     # Seedable samplers make an epoch's order a function of the seed and the epoch (resumable).
     loading = DataLoaderConfiguration(use_seedable_sampler=True)
     accelerator = Accelerator(
         mixed_precision=MIXED_PRECISION or pick_precision(),
         gradient_accumulation_steps=GRAD_ACCUM,
         dataloader_config=loading,
-        log_with="tensorboard" if tensorboard else None,
+        log_with=trackers or None,
         project_dir=METRICS_FILE.parent,
     )
     set_seed(SEED)
@@ -594,7 +608,12 @@ def main():
     elif accelerator.is_main_process:
         METRICS_FILE.parent.mkdir(parents=True, exist_ok=True)
         METRICS_FILE.write_text("")
-    accelerator.init_trackers("train")
+    # Each tracker names the run after the spec; W&B writes its files beside the metrics.
+    options = {
+        "wandb": {"name": RUN_NAME, "dir": str(METRICS_FILE.parent)},
+        "mlflow": {"run_name": RUN_NAME},
+    }
+    accelerator.init_trackers(PROJECT, init_kwargs=options)
     if step == 0:
         # The held-out loss before any step: the baseline the tuned model must beat.
         eval_loss = evaluate(model, eval_loader, accelerator)
