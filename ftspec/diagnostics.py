@@ -137,6 +137,12 @@ CODES: dict[str, str] = {
     "FT214": "nucleus sampling (`top_p`) with greedy decoding",
     "FT215": "answers scored against references that text data does not have",
     "FT220": "container setting (`image`, `volume`) for a launcher that starts no container",
+    "FT240": "`data.split` that is not a split name with an optional slice",
+    "FT241": "hub dataset setting (`revision`, `config`, `data_files`) for a local data file",
+    "FT242": "`data.min_length` above `max_length`: no example would be kept",
+    "FT243": "held-out measurement with `eval_split = 0%`, which holds no rows out",
+    "FT244": "chat role names or message keys that do not tell the roles apart",
+    "FT245": "special token override that is not a token of the tokenizer",
     # Files and dependencies
     "FT301": "spec file not found or unreadable",
     "FT302": "data file not found",
@@ -165,6 +171,7 @@ CODES: dict[str, str] = {
     "FT504": "training set too small for the strategy and the size of the base",
     "FT505": "base whose licence does not allow commercial use",
     "FT506": "adapters on a base small enough to train whole",
+    "FT511": "no held-out set (`eval_split = 0%`): the run reports no held-out loss (warning)",
     # Data files (`check --data` and `run`)
     "FT601": "data file that is not valid UTF-8",
     "FT602": "data row that is not one JSON object",

@@ -181,10 +181,30 @@ def _untrained(plan: Plan, files: BaseFiles, template: str, span) -> Plan:
     )
 
 
+def _overrides(plan: Plan, files: BaseFiles) -> Plan:
+    """FT245: an `eos_token` or `pad_token` the tokenizer does not have."""
+    for key in ("eos_token", "pad_token"):
+        text = getattr(plan.spec.tokenizer, key)
+        if text is None or files.token_id(text) is not None:
+            continue
+        owner = "tokenizer" if plan.tokenizer.source == "named" else "base's tokenizer"
+        plan = plan.diagnose(
+            Diagnostic(
+                "FT245",
+                f'`tokenizer.{key} = "{text}"` is not a token of the {owner}: it would be split into pieces',
+                plan.inputs.sources.at("tokenizer", key),
+                "name one of its tokens, e.g. one of " + _names(list(files.added_tokens())[:4]),
+            )
+        )
+    return plan
+
+
 def _padding(plan: Plan, files: BaseFiles, template: str | None) -> Plan:
     """A padding token distinct from EOS where the tokenizer has a spare one; else say why EOS is safe."""
-    eos, pad = files.token("eos_token"), files.token("pad_token")
-    if plan.tokenizer.source == "train" or eos is None or (pad is not None and pad != eos):
+    eos, pad = plan.tokenizer.eos_token or files.token("eos_token"), files.token("pad_token")
+    if plan.tokenizer.source == "train" or plan.spec.tokenizer.pad_token is not None:
+        return plan
+    if eos is None or (pad is not None and pad != eos):
         return plan
     used = set(template_tokens(files, template)) if template else set()
     spare = [t for t in files.added_tokens() if "pad" in t.lower() and t not in used and t != eos]
@@ -232,6 +252,7 @@ def decide_special_tokens(plan: Plan) -> Plan:
     template, span = _chat_template(plan, files)
     plan = _oversized(plan, files)
     plan = _double_bos(plan, files)
+    plan = _overrides(plan, files)
     plan = _padding(plan, files, template)
     if template is not None:
         plan = _untrained(plan, files, template, span)
