@@ -3,7 +3,7 @@
 They are written so that every conversation renders as a prefix of itself with one more turn (the training
 script learns each turn's tokens from that difference): the family's own template is kept where it already is,
 and where it is not (Qwen3 drops earlier turns' reasoning) the named one renders every assistant turn the way the
-family renders the last one. tests/planner/test_chat_templates.py checks each against the family's real template.
+family renders the last one. tests/render/test_chat_templates.py checks each against the family's real template.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..diagnostics import Diagnostics
-from .schema import PEFT_KINDS, Percent, Spec
 from .data_combinations import check_data
+from .schema import PEFT_KINDS, Percent, Spec
 from .validate import SourceMap
 
 # Which column settings each data format reads.
