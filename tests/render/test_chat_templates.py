@@ -86,6 +86,11 @@ def real_ids(tok, name: str, messages) -> list[int]:
     return tok.apply_chat_template(messages, chat_template=template, tokenize=True, return_dict=True)["input_ids"]
 
 
+def learned(encoded: dict, tok) -> str:
+    """The text of the tokens whose labels count in the loss."""
+    return tok.decode([i for i, label in zip(encoded["input_ids"], encoded["labels"], strict=True) if label != -100])
+
+
 def test_every_named_template_has_its_real_one():
     assert sorted(CHAT_TEMPLATES) == sorted(p.stem for p in REAL.glob("*.jinja"))
 
@@ -98,8 +103,7 @@ def test_a_two_turn_conversation_gives_the_real_templates_tokens(scripts, name):
         encoded = train.encode_conversation(messages, tok)
         assert encoded["input_ids"] == real_ids(tok, name, messages), name
         # Only the answer (and what closes it) is learned, never the question or the assistant's header.
-        learned = tok.decode([i for i, label in zip(encoded["input_ids"], encoded["labels"]) if label != -100])
-        assert "Stay low with soft hands." in learned and "slip" not in learned
+        assert "Stay low with soft hands." in learned(encoded, tok) and "slip" not in learned(encoded, tok)
 
 
 @pytest.mark.parametrize("name", list(CHAT_TEMPLATES))
@@ -109,5 +113,5 @@ def test_longer_conversations_build_turn_by_turn(scripts, name):
     encoded = train.encode_conversation(FOUR_TURNS, tok)
     whole = tok.apply_chat_template(FOUR_TURNS, chat_template=CHAT_TEMPLATES[name], tokenize=True, return_dict=True)
     assert encoded["input_ids"] == whole["input_ids"]
-    learned = tok.decode([i for i, label in zip(encoded["input_ids"], encoded["labels"]) if label != -100])
-    assert "Stay low with soft hands." in learned and "Watch." in learned and "gully" not in learned
+    text = learned(encoded, tok)
+    assert "Stay low with soft hands." in text and "Watch." in text and "gully" not in text
