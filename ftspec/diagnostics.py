@@ -143,6 +143,7 @@ CODES: dict[str, str] = {
     "FT243": "held-out measurement with `eval_split = 0%`, which holds no rows out",
     "FT244": "chat role names or message keys that do not tell the roles apart",
     "FT245": "special token override that is not a token of the tokenizer",
+    "FT246": "chat data left to the tokenizer's own chat template, which the base's tokenizer lacks",
     # Files and dependencies
     "FT301": "spec file not found or unreadable",
     "FT302": "data file not found",

@@ -3,6 +3,7 @@
 FT801  chat-template tokens whose embedding rows the base never trained, under a strategy that cannot train them
 FT802  a tokenizer that produces ids beyond the model's embedding rows
 FT803  a prompt template that writes the BOS token the tokenizer adds already
+FT246  conversations left to the tokenizer's own chat template, which the base's tokenizer lacks
 FT807  a chat template whose end-of-turn token is not a token generation stops at
 
 Fixed here instead of reported: a padding token equal to the end-of-sequence token (a distinct one of the
@@ -82,6 +83,24 @@ def _chat_template(plan: Plan, files: BaseFiles) -> tuple[str | None, object]:
         key = "chat_template" if sources.setting("data", "chat_template") else "format"
         return plan.data.chat_template, sources.at("data", key)
     return files.chat_template(), sources.at("data", "format")
+
+
+def _no_template(plan: Plan, files: BaseFiles) -> Plan:
+    """FT246: conversations left to the tokenizer's own chat template, which this base's tokenizer lacks."""
+    turns = plan.data.format == "chat" or plan.data.chat_turns
+    if not turns or plan.data.chat_template is not None or files.chat_template() is not None:
+        return plan
+    sources = plan.inputs.sources
+    key = "chat_template" if sources.setting("data", "chat_template") else "format"
+    return plan.diagnose(
+        Diagnostic(
+            "FT246",
+            "conversations are rendered with the tokenizer's own chat template, but the base's tokenizer has none",
+            sources.at("data", key),
+            'name one: `chat_template = chatml` (or llama3, llama2, mistral, "qwen2.5", qwen3, gemma, "phi-3"),'
+            " the one the base was trained with if it was",
+        )
+    )
 
 
 def _oversized(plan: Plan, files: BaseFiles) -> Plan:
@@ -251,6 +270,7 @@ def decide_special_tokens(plan: Plan) -> Plan:
         return plan
     template, span = _chat_template(plan, files)
     plan = _oversized(plan, files)
+    plan = _no_template(plan, files)
     plan = _double_bos(plan, files)
     plan = _overrides(plan, files)
     plan = _padding(plan, files, template)
