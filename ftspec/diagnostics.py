@@ -137,6 +137,13 @@ CODES: dict[str, str] = {
     "FT214": "nucleus sampling (`top_p`) with greedy decoding",
     "FT215": "answers scored against references that text data does not have",
     "FT220": "container setting (`image`, `volume`) for a launcher that starts no container",
+    "FT240": "`data.split` that is not a split name with an optional slice",
+    "FT241": "hub dataset setting (`revision`, `config`, `data_files`) for a local data file",
+    "FT242": "`data.min_length` above `max_length`: no example would be kept",
+    "FT243": "held-out measurement with `eval_split = 0%`, which holds no rows out",
+    "FT244": "chat role names or message keys that do not tell the roles apart",
+    "FT245": "special token override that is not a token of the tokenizer",
+    "FT246": "chat data left to the tokenizer's own chat template, which the base's tokenizer lacks",
     "FT250": "`offload` with a distribution that cannot offload that state",
     "FT251": "`tf32` on a target without TensorFloat-32",
     # Files and dependencies
@@ -172,6 +179,7 @@ CODES: dict[str, str] = {
     "FT504": "training set too small for the strategy and the size of the base",
     "FT505": "base whose licence does not allow commercial use",
     "FT506": "adapters on a base small enough to train whole",
+    "FT511": "no held-out set (`eval_split = 0%`): the run reports no held-out loss (warning)",
     "FT514": "activation offloading on a CPU target, where host memory is the device's (warning)",
     "FT515": "gradient-checkpointing option without gradient checkpointing (warning)",
     # Data files (`check --data` and `run`)

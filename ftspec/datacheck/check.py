@@ -156,27 +156,35 @@ def example(plan: Plan, values: dict[str, Any]) -> tuple[str, str]:
     if data.format == "chat":
         turns = values.get(data.messages_column)
         turns = turns if isinstance(turns, list) else []
-        text = "\n".join(_text(turn.get("content")) for turn in turns if isinstance(turn, dict))
+        key = data.content_key or "content"
+        text = "\n".join(_text(turn.get(key)) for turn in turns if isinstance(turn, dict))
         return text, text
     text = _text(values.get(data.text_column))
     return text, text
 
 
-def _chat_fault(messages: Any) -> tuple[str, str, str] | None:
-    """What is wrong with one row's conversation, as (message, help, the JSON text to point at), or None."""
+def _chat_fault(messages: Any, keys: tuple[str, str] = ("role", "content"), roles=None) -> tuple[str, str, str] | None:
+    """What is wrong with one row's conversation, as (message, help, the JSON text to point at), or None.
+
+    ``keys`` name a message's role and text; ``roles`` maps the data's role names to the template's."""
+    roles = roles or {role: role for role in ROLES}
+    role_key, content_key = keys
+    names = tuple(dict.fromkeys([*roles, "tool"]))
+    shape = f"{{{role_key}, {content_key}}}"
     if not isinstance(messages, list):
         kind = "a string" if isinstance(messages, str) else f"a {type(messages).__name__}"
         return f"the conversation is {kind}, not a list of messages", CHAT_HELP, ""
     for number, message in enumerate(messages, start=1):
-        if not isinstance(message, dict) or not all(isinstance(message.get(k), str) for k in ("role", "content")):
-            return f"message {number} is not a {{role, content}} object with text in both", CHAT_HELP, ""
-        if message["role"] not in ROLES:
-            hint = did_you_mean(message["role"], ROLES)
-            help = f"{hint + ' ' if hint else ''}the roles are {one_of(ROLES)}"
-            return f"message {number} has the unknown role `{message['role']}`", help, json.dumps(message["role"])
-    if not any(message["role"] == "assistant" for message in messages):
+        if not isinstance(message, dict) or not all(isinstance(message.get(k), str) for k in keys):
+            return f"message {number} is not a {shape} object with text in both", CHAT_HELP, ""
+        if message[role_key] not in names:
+            hint = did_you_mean(message[role_key], names)
+            help = f"{hint + ' ' if hint else ''}the roles are {one_of(names)}"
+            return f"message {number} has the unknown role `{message[role_key]}`", help, json.dumps(message[role_key])
+    if not any(roles.get(message[role_key]) == "assistant" for message in messages):
+        assistant = next(name for name, role in roles.items() if role == "assistant")
         return (
-            "the conversation has no `assistant` turn, so nothing in it is learned",
+            f"the conversation has no `{assistant}` turn, so nothing in it is learned",
             ("add the assistant's answer, or remove the row"),
             "",
         )
@@ -201,12 +209,13 @@ def _check_row(plan: Plan, data: DataFile, row: Row, needs: list[Need], uses: di
             faults.add("FT610", fault[0] + data.where(row), data.at(row, need.column), fault[1], row.line)
             continue
         if need.key == "messages" and not _is_empty(value):
-            fault = _chat_fault(value)
+            fault = _chat_fault(value, (plan.data.role_key, plan.data.content_key), plan.data.roles)
             if fault is not None:
                 span = _within(data, row, need.column, fault[2])
                 faults.add("FT608", fault[0] + data.where(row), span, fault[1], row.line)
                 continue
-            if all(not m["content"].strip() for m in value if m["role"] == "assistant"):
+            roles, role_key, content_key = plan.data.roles or {}, plan.data.role_key, plan.data.content_key
+            if all(not m[content_key].strip() for m in value if roles.get(m[role_key], m[role_key]) == "assistant"):
                 value = ""  # every answer is blank: as empty as no conversation at all
         if need.empty and _is_empty(value):
             use.empty += 1

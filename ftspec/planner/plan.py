@@ -67,6 +67,21 @@ class DataPlan(Section):
     chat_template: str | None
     label_column: str | None
     labels: tuple[str, ...] | None
+    # Which rows are read (see spec.datablocks.Data for each setting's meaning).
+    split: str = "train"
+    config: str | None = None
+    data_files: tuple[str, ...] | None = None
+    max_samples: int | None = None
+    min_length: int | None = None
+    workers: int = 1
+    loader_workers: int = 0
+    input_column: str | None = Field(None, description="instruction: an optional input column")
+    template_no_input: str | None = Field(None, description="the prompt template for rows whose input is empty")
+    role_key: str | None = None
+    content_key: str | None = None
+    roles: dict[str, str] | None = Field(None, description="chat: the data's role names to the template's")
+    chat_turns: bool = Field(False, description="instruction: prompt and response rendered as chat turns")
+    held_out: bool = Field(True, description="whether any rows are held out; false with `eval_split = 0%`")
 
 
 class StrategyPlan(Section):

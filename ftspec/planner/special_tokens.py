@@ -3,6 +3,7 @@
 FT801  chat-template tokens whose embedding rows the base never trained, under a strategy that cannot train them
 FT802  a tokenizer that produces ids beyond the model's embedding rows
 FT803  a prompt template that writes the BOS token the tokenizer adds already
+FT246  conversations left to the tokenizer's own chat template, which the base's tokenizer lacks
 FT807  a chat template whose end-of-turn token is not a token generation stops at
 
 Fixed here instead of reported: a padding token equal to the end-of-sequence token (a distinct one of the
@@ -82,6 +83,24 @@ def _chat_template(plan: Plan, files: BaseFiles) -> tuple[str | None, object]:
         key = "chat_template" if sources.setting("data", "chat_template") else "format"
         return plan.data.chat_template, sources.at("data", key)
     return files.chat_template(), sources.at("data", "format")
+
+
+def _no_template(plan: Plan, files: BaseFiles) -> Plan:
+    """FT246: conversations left to the tokenizer's own chat template, which this base's tokenizer lacks."""
+    turns = plan.data.format == "chat" or plan.data.chat_turns
+    if not turns or plan.data.chat_template is not None or files.chat_template() is not None:
+        return plan
+    sources = plan.inputs.sources
+    key = "chat_template" if sources.setting("data", "chat_template") else "format"
+    return plan.diagnose(
+        Diagnostic(
+            "FT246",
+            "conversations are rendered with the tokenizer's own chat template, but the base's tokenizer has none",
+            sources.at("data", key),
+            'name one: `chat_template = chatml` (or llama3, llama2, mistral, "qwen2.5", qwen3, gemma, "phi-3"),'
+            " the one the base was trained with if it was",
+        )
+    )
 
 
 def _oversized(plan: Plan, files: BaseFiles) -> Plan:
@@ -181,10 +200,30 @@ def _untrained(plan: Plan, files: BaseFiles, template: str, span) -> Plan:
     )
 
 
+def _overrides(plan: Plan, files: BaseFiles) -> Plan:
+    """FT245: an `eos_token` or `pad_token` the tokenizer does not have."""
+    for key in ("eos_token", "pad_token"):
+        text = getattr(plan.spec.tokenizer, key)
+        if text is None or files.token_id(text) is not None:
+            continue
+        owner = "tokenizer" if plan.tokenizer.source == "named" else "base's tokenizer"
+        plan = plan.diagnose(
+            Diagnostic(
+                "FT245",
+                f'`tokenizer.{key} = "{text}"` is not a token of the {owner}: it would be split into pieces',
+                plan.inputs.sources.at("tokenizer", key),
+                "name one of its tokens, e.g. one of " + _names(list(files.added_tokens())[:4]),
+            )
+        )
+    return plan
+
+
 def _padding(plan: Plan, files: BaseFiles, template: str | None) -> Plan:
     """A padding token distinct from EOS where the tokenizer has a spare one; else say why EOS is safe."""
-    eos, pad = files.token("eos_token"), files.token("pad_token")
-    if plan.tokenizer.source == "train" or eos is None or (pad is not None and pad != eos):
+    eos, pad = plan.tokenizer.eos_token or files.token("eos_token"), files.token("pad_token")
+    if plan.tokenizer.source == "train" or plan.spec.tokenizer.pad_token is not None:
+        return plan
+    if eos is None or (pad is not None and pad != eos):
         return plan
     used = set(template_tokens(files, template)) if template else set()
     spare = [t for t in files.added_tokens() if "pad" in t.lower() and t not in used and t != eos]
@@ -231,7 +270,9 @@ def decide_special_tokens(plan: Plan) -> Plan:
         return plan
     template, span = _chat_template(plan, files)
     plan = _oversized(plan, files)
+    plan = _no_template(plan, files)
     plan = _double_bos(plan, files)
+    plan = _overrides(plan, files)
     plan = _padding(plan, files, template)
     if template is not None:
         plan = _untrained(plan, files, template, span)

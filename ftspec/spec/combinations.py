@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from ..diagnostics import Diagnostics
+from .data_combinations import check_data
 from .schema import PEFT_KINDS, Percent, Spec
 from .validate import SourceMap
 
 # Which column settings each data format reads.
 FORMAT_COLUMNS = {
     "text": ("text",),
-    "instruction": ("prompt", "response", "template", "train_on_prompt"),
-    "chat": ("messages", "chat_template", "train_on_prompt"),
+    "instruction": ("prompt", "input", "response", "template", "chat_template", "train_on_prompt"),
+    "chat": (
+        "messages",
+        "chat_template",
+        "train_on_prompt",
+        "role_key",
+        "content_key",
+        "user_role",
+        "assistant_role",
+        "system_role",
+    ),
     "classification": ("text", "label", "labels"),
 }
 # Column settings a format cannot do without (the others have defaults).
@@ -35,6 +45,7 @@ def check(spec: Spec, sources: SourceMap) -> Diagnostics:
     _generation(spec, sources, diags)
     _percentages(spec, sources, diags)
     _launcher(spec, sources, diags)
+    check_data(spec, sources, diags)
     return diags
 
 
@@ -82,7 +93,9 @@ def _data_columns(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
                 sources.at("data", "format"),
                 f"add `{example}` to the `data` block",
             )
-    for key in ("prompt", "response", "template", "messages", "chat_template", "label", "labels", "text"):
+    keys = ("prompt", "input", "response", "template", "messages", "chat_template", "label", "labels", "text")
+    keys += ("role_key", "content_key", "user_role", "assistant_role", "system_role")
+    for key in keys:
         if sources.setting("data", key) is not None and key not in FORMAT_COLUMNS[fmt]:
             users = [f for f, keys in FORMAT_COLUMNS.items() if key in keys]
             diags.error(
@@ -257,18 +270,17 @@ def _percentages(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
     """Shares of something must lie between none and all of it."""
     strategy = spec.strategy
     cases = [
-        # A held-out share of 0% leaves nothing to evaluate, of 100% nothing to train on.
+        # A held-out share of 100% leaves nothing to train on; 0% holds nothing out (see data_combinations).
         ("data", "eval_split", spec.data.eval_split, False),
         ("train", "warmup", spec.train.warmup, True),
         ("strategy", "warmup", getattr(strategy, "warmup", None), True),
         ("strategy", "final", getattr(strategy, "final", None), True),
     ]
-    for block, key, value, inclusive in cases:
+    for block, key, value, all_of_it in cases:
         if not isinstance(value, Percent):
             continue
-        inside = 0 <= value.value <= 100 if inclusive else 0 < value.value < 100
-        if not inside:
-            bounds = "from 0% to 100%" if inclusive else "more than 0% and less than 100%"
+        if not (0 <= value.value <= 100 if all_of_it else 0 <= value.value < 100):
+            bounds = "from 0% to 100%" if all_of_it else "from 0% to less than 100%"
             diags.error("FT106", f"`{block}.{key}` must be {bounds}, found {value}", sources.at(block, key))
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from .datablocks import CHAT_TEMPLATE_NAMES, Data  # noqa: F401
 from .strategies import (  # noqa: F401  (re-exported: the schema is one namespace to its readers)
     IA3,
     PEFT_KINDS,
@@ -44,37 +45,16 @@ class Base(Block):
     )
 
 
-class Data(Block):
-    """Where the examples come from and how they become tokens."""
-
-    train: str = Field(description="a local file or glob (jsonl, json, csv, parquet, txt), or `hub:owner/name`")
-    eval: str | None = Field(None, description="a held-out file; excludes `eval_split`")
-    eval_split: Percent | None = Field(None, description="share of `train` held out for evaluation")
-    revision: str | None = Field(None, description="revision of a `hub:` dataset")
-    format: Literal["text", "instruction", "chat", "classification"] = Field("text", description="what a row is")
-    max_length: int = Field(512, ge=8, le=1_048_576, description="tokens per training sequence; see `overlong`")
-    overlong: Literal["cut", "drop", "error"] = Field(
-        "cut", description="an example longer than `max_length`: cut at it, dropped, or an error (not `text`)"
-    )
-    packing: bool | None = Field(None, description="pack short examples into full sequences")
-    shuffle_seed: int | None = Field(None, ge=0, le=2**32 - 1, description="seed of the data order")
-    text: str | None = Field(None, description="text column (`text`, `classification`)")
-    prompt: str | None = Field(None, description="prompt column (`instruction`)")
-    response: str | None = Field(None, description="response column (`instruction`)")
-    template: str | None = Field(None, description="prompt template: `alpaca`, `plain`, or a string with `{column}`s")
-    train_on_prompt: bool = Field(False, description="also compute the loss on prompt tokens (`instruction`, `chat`)")
-    messages: str | None = Field(None, description="column of role/content lists (`chat`)")
-    chat_template: str | None = Field(None, description="`chatml`, `llama3`, or a Jinja chat template")
-    label: str | None = Field(None, description="label column (`classification`)")
-    labels: list[str] | None = Field(None, min_length=2, description="the label set, in order (`classification`)")
-
-
 class Tokenizer(Block):
     """The tokenizer: the base's, a named one, or one trained on the data."""
 
     train: bool = Field(False, description="learn a byte-level BPE vocabulary from `data.train`")
     vocab_size: int = Field(8192, ge=256, le=1_048_576, description="vocabulary size to learn")
     model: str | None = Field(None, description="a hub id or directory to take the tokenizer from")
+    eos_token: str | None = Field(
+        None, description="the end-of-sequence token, a token of the tokenizer (closes every example)"
+    )
+    pad_token: str | None = Field(None, description="the padding token, a token of the tokenizer")
 
 
 TRACKERS = ("tensorboard", "wandb", "mlflow", "comet_ml", "aim", "clearml", "dvclive", "trackio")

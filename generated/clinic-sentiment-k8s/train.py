@@ -57,6 +57,15 @@ TOKENIZER = BASE_MODEL
 DATA_LOADER = "csv"
 TRAIN_FILES = [HERE / path for path in ["../../data/clinic/feedback.csv"]]
 EVAL_FILES = [HERE / path for path in ["../../data/clinic/feedback-test.csv"]]
+# The split read, with an optional slice of rows or percentages ("train[:20%]").
+SPLIT = "train"
+# At most this many rows of the split, the first ones in file order (None: all).
+MAX_SAMPLES = None
+# Examples of fewer tokens than this are dropped (None: none are).
+MIN_LENGTH = None
+# Processes that tokenise the rows, and worker processes of each data loader (0: the training process).
+WORKERS = 1
+LOADER_WORKERS = 0
 TEXT_COLUMN = "comment"
 LABEL_COLUMN = "sentiment"
 LABELS = ["negative", "neutral", "positive"]
@@ -124,7 +133,7 @@ SAVE_EVERY = 50
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "99c89caf19909ded"
+PLAN_ID = "a0ce38d13c52347f"
 # A checkpoint is resumed only by a run with the same constants, data and base (see run_identity);
 # these constants do not change the trained weights, so editing them keeps the checkpoints.
 NOT_IDENTITY = (
@@ -156,7 +165,9 @@ def pick_precision():
 def load_rows():
     """The training and held-out rows, split the same way on every run."""
     files = [str(path) for path in TRAIN_FILES]
-    rows = load_dataset(DATA_LOADER, data_files=files, split="train")
+    rows = load_dataset(DATA_LOADER, data_files=files, split=SPLIT)
+    if MAX_SAMPLES is not None:
+        rows = rows.select(range(min(MAX_SAMPLES, len(rows))))
     eval_files = [str(path) for path in EVAL_FILES]
     held_out = load_dataset(DATA_LOADER, data_files=eval_files, split="train")
     return rows, held_out
@@ -184,7 +195,11 @@ def collate(rows, pad_id):
 def encode_all(rows, tokenizer):
     """Tokenise every row (cached by datasets between runs) and form training rows."""
     kwargs = {"tokenizer": tokenizer}
-    encoded = rows.map(encode, fn_kwargs=kwargs, remove_columns=rows.column_names)
+    encoded = rows.map(
+        encode, fn_kwargs=kwargs, remove_columns=rows.column_names, num_proc=WORKERS
+    )
+    if MIN_LENGTH is not None:
+        encoded = encoded.filter(lambda ex: len(ex["input_ids"]) >= MIN_LENGTH)
     return encoded.to_list()
 
 
@@ -565,7 +580,11 @@ def main():
     lengths = [len(row["input_ids"]) for row in train_set]
     order = LengthGroupedSampler(lengths, MICRO_BATCH_SIZE, SHUFFLE_SEED)
     train_loader = DataLoader(
-        train_set, MICRO_BATCH_SIZE, sampler=order, collate_fn=collate_fn
+        train_set,
+        MICRO_BATCH_SIZE,
+        sampler=order,
+        collate_fn=collate_fn,
+        num_workers=LOADER_WORKERS,
     )
     eval_loader = DataLoader(eval_set, MICRO_BATCH_SIZE, collate_fn=collate_fn)
 

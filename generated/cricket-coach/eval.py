@@ -113,7 +113,7 @@ def references(rows, tokenizer):
     scored = []
     for row in list(rows)[:SAMPLES]:
         # All of the row's columns fill the template, as in training.
-        text = train.TEMPLATE.format_map(row)
+        text = train.prompt_of(row)
         asked, answer = row[train.PROMPT_COLUMN], row[train.RESPONSE_COLUMN]
         scored.append((str(asked), text, str(answer)))
     return scored
@@ -212,6 +212,11 @@ def verdict(report):
     """One paragraph in words, computed from the figures: what tuning did on the held-out data."""
     rows = {key: (base, tuned) for key, base, tuned in figures(report)}
     n = report["held_out"]
+    if not n:
+        return (
+            "No rows were held out (`eval_split = 0%`): every row trained, so this report shows the "
+            "training loss and the answers to the spec's prompts, not how the model does on unseen rows."
+        )
     if report["base"] is None:
         tuned = [(name_of(key, report), number(t)) for key, (_, t) in rows.items()]
         said = ", ".join(f"{name} {value}" for name, value in tuned)
@@ -332,7 +337,7 @@ def markdown(report, images, records):
         lines += [f"**{one_line(item['prompt'])}**", ""]
         lines += [f"- base: {one_line(item['base'])}"] if "base" in item else []
         lines += [f"- tuned: {one_line(item['tuned'])}", ""]
-    held = report["held_out_answers"][:SHOWN]
+    held = report.get("held_out_answers", [])[:SHOWN]
     if held:
         lines += [f"## Held-out questions ({len(held)} of the {SAMPLES} scored)", ""]
         for item in held:

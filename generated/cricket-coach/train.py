@@ -56,8 +56,17 @@ TOKENIZER = BASE_MODEL
 # --- Data ----------------------------------------------------------------------
 DATA_LOADER = "json"
 TRAIN_FILES = [HERE / path for path in ["../../data/cricket/coaching.jsonl"]]
-# Share of the training rows held out for evaluation (eval.py holds out the same rows).
+# The split read, with an optional slice of rows or percentages ("train[:20%]").
+SPLIT = "train"
+# At most this many rows of the split, the first ones in file order (None: all).
+MAX_SAMPLES = None
+# Share of the training rows held out for evaluation (eval.py holds out the same rows); 0: none.
 EVAL_SPLIT = 0.1
+# Examples of fewer tokens than this are dropped (None: none are).
+MIN_LENGTH = None
+# Processes that tokenise the rows, and worker processes of each data loader (0: the training process).
+WORKERS = 1
+LOADER_WORKERS = 0
 PROMPT_COLUMN = "question"
 RESPONSE_COLUMN = "answer"
 # The prompt template: `{column}` placeholders are filled from each row.
@@ -113,7 +122,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "23da42fbc964e251"
+PLAN_ID = "a36e86247bd71250"
 # A checkpoint is resumed only by a run with the same constants, data and base (see run_identity);
 # these constants do not change the trained weights, so editing them keeps the checkpoints.
 NOT_IDENTITY = (
@@ -148,14 +157,21 @@ def pick_precision():
 def load_rows():
     """The training and held-out rows, split the same way on every run."""
     files = [str(path) for path in TRAIN_FILES]
-    rows = load_dataset(DATA_LOADER, data_files=files, split="train")
+    rows = load_dataset(DATA_LOADER, data_files=files, split=SPLIT)
+    if MAX_SAMPLES is not None:
+        rows = rows.select(range(min(MAX_SAMPLES, len(rows))))
     split = rows.train_test_split(test_size=EVAL_SPLIT, seed=SHUFFLE_SEED)
     return split["train"], split["test"]
 
 
+def prompt_of(row):
+    """The row's prompt in TEMPLATE."""
+    return TEMPLATE.format_map(row)
+
+
 def encode(row, tokenizer):
     """Prompt and response tokens; the prompt's labels are ignored unless TRAIN_ON_PROMPT."""
-    prompt = tokenizer(TEMPLATE.format_map(row))["input_ids"]
+    prompt = tokenizer(prompt_of(row))["input_ids"]
     answer = str(row[RESPONSE_COLUMN])
     response = tokenizer(answer, add_special_tokens=False)["input_ids"]
     response = response + [tokenizer.eos_token_id]
@@ -203,7 +219,11 @@ def collate(rows, pad_id):
 def encode_all(rows, tokenizer):
     """Tokenise every row (cached by datasets between runs) and form training rows."""
     kwargs = {"tokenizer": tokenizer}
-    encoded = rows.map(encode, fn_kwargs=kwargs, remove_columns=rows.column_names)
+    encoded = rows.map(
+        encode, fn_kwargs=kwargs, remove_columns=rows.column_names, num_proc=WORKERS
+    )
+    if MIN_LENGTH is not None:
+        encoded = encoded.filter(lambda ex: len(ex["input_ids"]) >= MIN_LENGTH)
     # An example whose answer was cut away entirely has nothing to learn from.
     learnable = [ex for ex in encoded if any(x != IGNORE for x in ex["labels"][1:])]
     return sequences(learnable)
@@ -570,6 +590,7 @@ def main():
         shuffle=True,
         collate_fn=collate_fn,
         generator=order,
+        num_workers=LOADER_WORKERS,
     )
     eval_loader = DataLoader(eval_set, MICRO_BATCH_SIZE, collate_fn=collate_fn)
 

@@ -174,6 +174,11 @@ def verdict(report):
     """One paragraph in words, computed from the figures: what tuning did on the held-out data."""
     rows = {key: (base, tuned) for key, base, tuned in figures(report)}
     n = report["held_out"]
+    if not n:
+        return (
+            "No rows were held out (`eval_split = 0%`): every row trained, so this report shows the "
+            "training loss and the answers to the spec's prompts, not how the model does on unseen rows."
+        )
     if report["base"] is None:
         tuned = [(name_of(key, report), number(t)) for key, (_, t) in rows.items()]
         said = ", ".join(f"{name} {value}" for name, value in tuned)

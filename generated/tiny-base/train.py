@@ -61,8 +61,17 @@ PAD_TOKEN = "<|pad|>"
 # --- Data ----------------------------------------------------------------------
 DATA_LOADER = "text"
 TRAIN_FILES = [HERE / path for path in ["../../data/general/python-docs.txt"]]
-# Share of the training rows held out for evaluation (eval.py holds out the same rows).
+# The split read, with an optional slice of rows or percentages ("train[:20%]").
+SPLIT = "train"
+# At most this many rows of the split, the first ones in file order (None: all).
+MAX_SAMPLES = None
+# Share of the training rows held out for evaluation (eval.py holds out the same rows); 0: none.
 EVAL_SPLIT = 0.05
+# Examples of fewer tokens than this are dropped (None: none are).
+MIN_LENGTH = None
+# Processes that tokenise the rows, and worker processes of each data loader (0: the training process).
+WORKERS = 1
+LOADER_WORKERS = 0
 TEXT_COLUMN = "text"
 # Tokens per training sequence; longer examples are cut.
 MAX_LENGTH = 256
@@ -109,7 +118,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "bdbe2f854c97c4d4"
+PLAN_ID = "4340b67be4e522d7"
 # A checkpoint is resumed only by a run with the same constants, data and base (see run_identity);
 # these constants do not change the trained weights, so editing them keeps the checkpoints.
 NOT_IDENTITY = (
@@ -145,7 +154,11 @@ def load_rows():
     """The training and held-out rows, split the same way on every run."""
     files = [str(path) for path in TRAIN_FILES]
     # A text file is read by paragraph: blank lines separate the examples.
-    rows = load_dataset(DATA_LOADER, data_files=files, sample_by="paragraph")["train"]
+    rows = load_dataset(
+        DATA_LOADER, data_files=files, sample_by="paragraph", split=SPLIT
+    )
+    if MAX_SAMPLES is not None:
+        rows = rows.select(range(min(MAX_SAMPLES, len(rows))))
     split = rows.train_test_split(test_size=EVAL_SPLIT, seed=SHUFFLE_SEED)
     return split["train"], split["test"]
 
@@ -220,7 +233,11 @@ def collate(rows, pad_id):
 def encode_all(rows, tokenizer):
     """Tokenise every row (cached by datasets between runs) and form training rows."""
     kwargs = {"tokenizer": tokenizer}
-    encoded = rows.map(encode, fn_kwargs=kwargs, remove_columns=rows.column_names)
+    encoded = rows.map(
+        encode, fn_kwargs=kwargs, remove_columns=rows.column_names, num_proc=WORKERS
+    )
+    if MIN_LENGTH is not None:
+        encoded = encoded.filter(lambda ex: len(ex["input_ids"]) >= MIN_LENGTH)
     # An example whose answer was cut away entirely has nothing to learn from.
     learnable = [ex for ex in encoded if any(x != IGNORE for x in ex["labels"][1:])]
     return sequences(learnable)
@@ -567,6 +584,7 @@ def main():
         shuffle=True,
         collate_fn=collate_fn,
         generator=order,
+        num_workers=LOADER_WORKERS,
     )
     eval_loader = DataLoader(eval_set, MICRO_BATCH_SIZE, collate_fn=collate_fn)
 
