@@ -69,9 +69,10 @@ def check(
     if loaded.ok:
         result.plan = plan_spec(loaded, target)
         if not any(d.is_error for d in result.plan.diagnostics):
+            from .datacheck.bos import leading_bos
             from .datacheck.columns import column_faults  # the first row of each data file, in milliseconds
 
-            for found in column_faults(result.plan):
+            for found in [*column_faults(result.plan), *leading_bos(result.plan)]:
                 result.plan = result.plan.diagnose(found)
     return result
 

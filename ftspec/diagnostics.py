@@ -210,6 +210,8 @@ CODES: dict[str, str] = {
     "FT805": "adapter target that matches the modules of only some layers (warning)",
     "FT806": "attention implementation that ignores the base's attention soft-capping",
     "FT807": "chat template whose end-of-turn token is not a token generation stops at (warning)",
+    "FT808": "padding token that is the end-of-sequence token, with no other token to pad with (warning)",
+    "FT809": "text rows that begin with the BOS token the tokenizer adds already (warning)",
 }
 
 
