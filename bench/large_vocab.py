@@ -96,6 +96,7 @@ base {{ model = "{model}" }}
 data {{
   train      = "{data}"
   max_length = 1024
+  eval_split = 2%  # one row: the baselines evaluate nothing
 }}
 strategy lora {{
   rank    = 8
