@@ -93,7 +93,7 @@ def cache_file(grammar: str) -> str | bool:
     except (OSError, RuntimeError):  # no home directory, or a read-only one: build the tables each time
         return False
     digest = hashlib.sha256(grammar.encode("utf-8")).hexdigest()[:16]
-    python = "%d%d" % sys.version_info[:2]
+    python = f"{sys.version_info[0]}{sys.version_info[1]}"
     return str(folder / f"parser-{digest}-lark{lark_package.__version__}-py{python}.pickle")
 
 
