@@ -122,6 +122,8 @@ def context(plan: Plan, out_dir: Path) -> dict:
     return {
         "plan": plan_dict(plan, out_dir),
         "launch_command": LAUNCH,
+        # The processes on each machine, among which launch.sh shares a CPU machine's cores.
+        "cpu_processes": max(1, plan.hardware.processes // plan.hardware.nodes),
         "plan_id": plan_id(plan),
         "node_scripts": node_scripts(plan, out_dir),
         "job_name": job_name(plan.name),
