@@ -53,8 +53,8 @@ TOKENIZER = BASE_MODEL
 
 # --- Data ----------------------------------------------------------------------
 DATA_LOADER = "csv"
-TRAIN_FILES = [HERE / path for path in ["../../data/clinic/feedback.csv"]]
-EVAL_FILES = [HERE / path for path in ["../../data/clinic/feedback-test.csv"]]
+TRAIN_FILES = [HERE / "../../data/clinic/feedback.csv"]
+EVAL_FILES = [HERE / "../../data/clinic/feedback-test.csv"]
 TEXT_COLUMN = "comment"
 LABEL_COLUMN = "sentiment"
 LABELS = ["negative", "neutral", "positive"]
@@ -359,12 +359,6 @@ def row_losses(model, batch):
     return losses, torch.ones_like(batch["labels"])
 
 
-def summed_loss(model, batch):
-    """The batch's summed loss and the number of examples it counts."""
-    losses, counts = row_losses(model, batch)
-    return losses.sum(), counts.sum()
-
-
 @torch.no_grad()
 def evaluate(model, loader, accelerator):
     """Mean loss per example over the whole held-out set."""
@@ -627,7 +621,7 @@ def main():
                 # accumulate() syncs gradients on the step's last micro-batch only.
                 # autocast: the model's forward has it; a chunked loss's head runs outside it.
                 with accelerator.accumulate(model), accelerator.autocast():
-                    loss, _ = summed_loss(model, batch)
+                    loss = row_losses(model, batch)[0].sum()
                     # backward() divides by grad_accum and processes average: undo both.
                     objective = loss * processes * grad_accum / step_count
                     accelerator.backward(objective)

@@ -53,10 +53,9 @@ TOKENIZER = BASE_MODEL
 
 # --- Data ----------------------------------------------------------------------
 DATA_LOADER = "json"
-TRAIN_FILES = [HERE / path for path in ["../../data/cricket/coaching.jsonl"]]
-# Share of the training rows held out for evaluation (eval.py holds out the same rows).
+TRAIN_FILES = [HERE / "../../data/cricket/coaching.jsonl"]
+# Share of the training rows held out for evaluation (train.py and eval.py hold out the same rows).
 EVAL_SPLIT = 0.1
-PROMPT_COLUMN = "question"
 RESPONSE_COLUMN = "answer"
 # The prompt template: `{column}` placeholders are filled from each row.
 TEMPLATE = "### Question:\n{question}\n\n### Answer:\n"
@@ -142,13 +141,13 @@ def load_rows():
     return split["train"], split["test"]
 
 
-def encode(row, tokenizer):
-    """Prompt and response tokens; the prompt's labels are ignored unless TRAIN_ON_PROMPT."""
+def encode(row, tokenizer, train_on_prompt=TRAIN_ON_PROMPT):
+    """Prompt and response tokens; the prompt's labels are ignored unless ``train_on_prompt``."""
     prompt = tokenizer(TEMPLATE.format_map(row))["input_ids"]
     answer = str(row[RESPONSE_COLUMN])
     response = tokenizer(answer, add_special_tokens=False)["input_ids"]
     response = response + [tokenizer.eos_token_id]
-    prompt_labels = prompt if TRAIN_ON_PROMPT else [IGNORE] * len(prompt)
+    prompt_labels = prompt if train_on_prompt else [IGNORE] * len(prompt)
     ids = (prompt + response)[:MAX_LENGTH]
     labels = ([IGNORE] + prompt_labels[1:] + response)[:MAX_LENGTH]
     return {"input_ids": ids, "labels": labels}
@@ -189,9 +188,9 @@ def collate(rows, pad_id):
     return {key: torch.tensor(value) for key, value in batch.items()}
 
 
-def encode_all(rows, tokenizer):
+def encode_all(rows, tokenizer, train_on_prompt=TRAIN_ON_PROMPT):
     """Tokenise every row (cached by datasets between runs) and form training rows."""
-    kwargs = {"tokenizer": tokenizer}
+    kwargs = {"tokenizer": tokenizer, "train_on_prompt": train_on_prompt}
     encoded = rows.map(encode, fn_kwargs=kwargs, remove_columns=rows.column_names)
     # An example whose answer was cut away entirely has nothing to learn from.
     learnable = [ex for ex in encoded if any(x != IGNORE for x in ex["labels"][1:])]
@@ -390,12 +389,6 @@ def row_losses(model, batch):
     labels = batch["labels"][:, 1:]
     losses = chunked_token_losses(head, hidden, labels.flatten())
     return losses.view(labels.shape).sum(dim=1), (labels != IGNORE).sum(dim=1)
-
-
-def summed_loss(model, batch):
-    """The batch's summed loss and the number of tokens it counts."""
-    losses, counts = row_losses(model, batch)
-    return losses.sum(), counts.sum()
 
 
 @torch.no_grad()
@@ -630,7 +623,7 @@ def main():
                 # accumulate() syncs gradients on the step's last micro-batch only.
                 # autocast: the model's forward has it; a chunked loss's head runs outside it.
                 with accelerator.accumulate(model), accelerator.autocast():
-                    loss, _ = summed_loss(model, batch)
+                    loss = row_losses(model, batch)[0].sum()
                     # backward() divides by grad_accum and processes average: undo both.
                     objective = loss * processes * grad_accum / step_count
                     accelerator.backward(objective)

@@ -60,8 +60,8 @@ PAD_TOKEN = "<|pad|>"
 
 # --- Data ----------------------------------------------------------------------
 DATA_LOADER = "text"
-TRAIN_FILES = [HERE / path for path in ["../../data/general/python-docs.txt"]]
-# Share of the training rows held out for evaluation (eval.py holds out the same rows).
+TRAIN_FILES = [HERE / "../../data/general/python-docs.txt"]
+# Share of the training rows held out for evaluation (train.py and eval.py hold out the same rows).
 EVAL_SPLIT = 0.05
 TEXT_COLUMN = "text"
 # Tokens per training sequence; longer examples are cut.
@@ -392,12 +392,6 @@ def row_losses(model, batch):
     return losses.view(labels.shape).sum(dim=1), (labels != IGNORE).sum(dim=1)
 
 
-def summed_loss(model, batch):
-    """The batch's summed loss and the number of tokens it counts."""
-    losses, counts = row_losses(model, batch)
-    return losses.sum(), counts.sum()
-
-
 @torch.no_grad()
 def evaluate(model, loader, accelerator):
     """Mean loss per token over the whole held-out set."""
@@ -629,7 +623,7 @@ def main():
                 # accumulate() syncs gradients on the step's last micro-batch only.
                 # autocast: the model's forward has it; a chunked loss's head runs outside it.
                 with accelerator.accumulate(model), accelerator.autocast():
-                    loss, _ = summed_loss(model, batch)
+                    loss = row_losses(model, batch)[0].sum()
                     # backward() divides by grad_accum and processes average: undo both.
                     objective = loss * processes * grad_accum / step_count
                     accelerator.backward(objective)
