@@ -18,6 +18,7 @@ import jinja2
 
 from ..planner.plan import Plan, plan_dict
 from . import pyliteral
+from .view import view
 
 TEMPLATES = Path(__file__).with_name("templates")
 LAUNCH = "accelerate launch --config_file accelerate_config.yaml train.py"
@@ -121,6 +122,7 @@ def job_name(name: str) -> str:
 def context(plan: Plan, out_dir: Path) -> dict:
     return {
         "plan": plan_dict(plan, out_dir),
+        "view": view(plan),
         "launch_command": LAUNCH,
         "plan_id": plan_id(plan),
         "node_scripts": node_scripts(plan, out_dir),

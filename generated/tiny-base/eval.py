@@ -87,6 +87,20 @@ NAMES = {
 }
 
 
+def check_inputs():
+    """Stop at once, naming the constant to change, when a file this script reads is not there
+    (relative paths start from this script's folder), rather than minutes later in the stack."""
+    named = []
+    named += [("TRAIN_FILES", path) for path in TRAIN_FILES]
+    named.append(("MODEL_DIR", MODEL_DIR))
+    for name, path in named:
+        if not path.exists():
+            raise SystemExit(
+                f"{Path(__file__).name}: {path} does not exist. {name} names it, relative to "
+                f"{HERE}: set {name} to where it is now"
+            )
+
+
 def load_rows():
     """The training and held-out rows, split the same way on every run."""
     files = [str(path) for path in TRAIN_FILES]
@@ -435,6 +449,7 @@ def summary(report):
 
 
 def main():
+    check_inputs()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(SEED)
     _, rows = load_rows()

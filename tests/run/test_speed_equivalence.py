@@ -106,7 +106,7 @@ def test_packed_rows_have_exactly_the_loss_of_unpacked_ones(setup):
         finally:
             sys.path.remove(str(result.out_dir))
         rows, _ = train.load_rows()
-        tokenizer = train.load_tokenizer(rows)
+        tokenizer = train.load_tokenizer()
         model = train.load_base(torch.float32).eval()
         encoded = train.encode_all(rows, tokenizer)
         total = count = 0.0

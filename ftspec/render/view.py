@@ -1,0 +1,51 @@
+"""What the templates iterate and print, decided here in Python from the Plan.
+
+Templates print; this module decides: which model class and peft task a script uses, how a
+precision is named for Accelerate, which constants name local files that a script checks before
+anything slow, and the like. `view(plan)` is the one entry point; `files.context` hands it to the
+templates as `view`.
+"""
+
+from __future__ import annotations
+
+from ..planner.plan import Plan
+
+# How Accelerate names each training precision (`mixed_precision`); `auto` is picked at launch.
+ACCELERATE_PRECISION = {"bf16": "bf16", "fp16": "fp16", "fp32": "no"}
+
+
+def local_inputs(plan: Plan, script: str) -> list[tuple[str, bool]]:
+    """The constants of ``script`` (train.py or eval.py) that name local files it reads, and whether
+    each holds a list.
+
+    A script checks them first, so a copied script whose relative paths no longer lead anywhere
+    stops at once with the constant to change, not minutes later inside `datasets`.
+    """
+    found = []
+    if plan.data.loader != "hub":
+        found.append(("TRAIN_FILES", True))
+        if plan.data.eval:
+            found.append(("EVAL_FILES", True))
+    # eval.py loads the base for the comparison, and under an adapter.
+    loads_base = script == "train" or plan.eval.compare_base or plan.strategy.saves == "adapter"
+    if plan.base.source in ("local", "spec") and loads_base:
+        found.append(("BASE_MODEL", False))
+    if script == "train" and plan.tokenizer.source == "named" and plan.tokenizer.path is not None:
+        found.append(("TOKENIZER", False))
+    return found
+
+
+def view(plan: Plan) -> dict:
+    """Everything the templates need beyond the plan itself, computed once."""
+    classifier = plan.data.format == "classification"
+    return {
+        "causal": not classifier,
+        "generative": plan.data.format in ("instruction", "chat"),
+        "auto_model": "AutoModelForSequenceClassification" if classifier else "AutoModelForCausalLM",
+        "peft_task": "SEQ_CLS" if classifier else "CAUSAL_LM",
+        "mixed_precision": ACCELERATE_PRECISION.get(plan.hardware.precision),
+        "train_inputs": local_inputs(plan, "train"),
+        "eval_inputs": local_inputs(plan, "eval"),
+        # What eval.py evaluates: the adapter, or the whole model.
+        "trained_dir": "ADAPTER_DIR" if plan.strategy.saves == "adapter" else "MODEL_DIR",
+    }
