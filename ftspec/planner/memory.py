@@ -13,6 +13,7 @@ from math import ceil, prod
 
 from ..inputs.modelinfo import ModelDims, layer_linears, parameter_count, parameter_shapes
 from .activations import activations as step_activations
+from .precision import DTYPES
 
 FULL_KINDS = {"full", "scratch"}
 LORA_KINDS = {"lora", "qlora", "adalora"}  # adapters with the LoRA layout: rank x (in + out) per target
@@ -129,7 +130,7 @@ def state_dtypes(
     follow them, and torch's AdamW and SGD keep their state in the parameter's dtype. peft's adapters are fp32 over
     any base; the modules it trains beside them (`modules_to_save`) are copies in the base's dtype.
     """
-    sixteen = {"bf16": "bfloat16", "fp16": "float16"}.get(precision, "16-bit")
+    sixteen = DTYPES.get(precision, "16-bit")
     full = strategy in FULL_KINDS
     stored = weight_dtype or ("float32" if full or precision == "fp32" else sixteen)
     if strategy == "qlora":

@@ -9,9 +9,7 @@ templates as `view`.
 from __future__ import annotations
 
 from ..planner.plan import Plan
-
-# How Accelerate names each training precision (`mixed_precision`); `auto` is picked at launch.
-ACCELERATE_PRECISION = {"bf16": "bf16", "fp16": "fp16", "fp32": "no"}
+from ..planner.precision import ACCELERATE
 
 
 def local_inputs(plan: Plan, script: str) -> list[tuple[str, bool]]:
@@ -26,8 +24,8 @@ def local_inputs(plan: Plan, script: str) -> list[tuple[str, bool]]:
         found.append(("TRAIN_FILES", True))
         if plan.data.eval:
             found.append(("EVAL_FILES", True))
-    # eval.py loads the base for the comparison, and under an adapter.
-    loads_base = script == "train" or plan.eval.compare_base or plan.strategy.saves == "adapter"
+    # eval.py loads the base under an adapter, and for the comparison (checked when COMPARE_BASE is on).
+    loads_base = script == "train" or plan.strategy.saves == "adapter"
     if plan.base.source in ("local", "spec") and loads_base:
         found.append(("BASE_MODEL", False))
     if script == "train" and plan.tokenizer.source == "named" and plan.tokenizer.path is not None:
@@ -43,9 +41,15 @@ def view(plan: Plan) -> dict:
         "generative": plan.data.format in ("instruction", "chat"),
         "auto_model": "AutoModelForSequenceClassification" if classifier else "AutoModelForCausalLM",
         "peft_task": "SEQ_CLS" if classifier else "CAUSAL_LM",
-        "mixed_precision": ACCELERATE_PRECISION.get(plan.hardware.precision),
+        "mixed_precision": ACCELERATE.get(plan.hardware.precision),
+        # A classifier's new head (and BERT's pooler) stay unquantized: they train in full precision.
+        "unquantized": ["classifier", "score", "pooler"] if classifier else None,
+        # The model card's share of the training rows held out, in percent.
+        "held_out_percent": None if plan.data.eval_split is None else round(plan.data.eval_split * 100, 2),
         "train_inputs": local_inputs(plan, "train"),
         "eval_inputs": local_inputs(plan, "eval"),
         # What eval.py evaluates: the adapter, or the whole model.
+        # eval.py's base, read only for the comparison: checked while COMPARE_BASE says so.
+        "compared_base_is_local": plan.base.source in ("local", "spec") and plan.strategy.saves != "adapter",
         "trained_dir": "ADAPTER_DIR" if plan.strategy.saves == "adapter" else "MODEL_DIR",
     }

@@ -108,7 +108,8 @@ def check_inputs():
     (relative paths start from this script's folder), rather than minutes later in the stack."""
     named = []
     named += [("TRAIN_FILES", path) for path in TRAIN_FILES]
-    named.append(("BASE_MODEL", BASE_MODEL))
+    if COMPARE_BASE:
+        named.append(("BASE_MODEL", BASE_MODEL))
     named.append(("MODEL_DIR", MODEL_DIR))
     for name, path in named:
         if not path.exists():

@@ -48,8 +48,6 @@ METRICS_FILE = HERE / "../../runs/tiny-base/logs" / "metrics.jsonl"
 
 # --- What to measure -----------------------------------------------------------
 METRICS = ["perplexity", "loss"]
-# Evaluate the base model on the same data and prompts, for comparison.
-COMPARE_BASE = False
 # Prompts to answer; when empty, those of the first SHOWN held-out examples.
 PROMPTS = []
 # Held-out examples answered and scored against their reference answers (ROUGE-L, chrF).
@@ -204,8 +202,8 @@ def row_losses(model, batch):
     return losses.view(labels.shape).sum(dim=1), (labels != IGNORE).sum(dim=1)
 
 
-def load_models(device, compare=COMPARE_BASE):
-    """The tuned model (and the base when ``compare``), by name, ready to evaluate."""
+def load_models(device):
+    """The tuned model, by name, ready to evaluate (trained from scratch, it has no base)."""
     tuned = AutoModelForCausalLM.from_pretrained(MODEL_DIR)
     models = {"tuned": tuned}
     for model in models.values():
