@@ -33,6 +33,34 @@ def local_inputs(plan: Plan, script: str) -> list[tuple[str, bool]]:
     return found
 
 
+OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def launch_environment(plan: Plan) -> list[tuple[list[str], dict[str, str]]]:
+    """What launch.sh exports, in groups with the comment lines that say why.
+
+    The one home of the run's environment: launch.sh prints it, `ftspec run` executes launch.sh, and
+    gives eval.py and chat.py the same variables.
+    """
+    groups = []
+    if plan.offline:
+        groups.append((["Everything this run reads is local: keep the hub client from retrying the network."], OFFLINE))
+    if plan.hardware.accelerator == "cpu":
+        groups.append(
+            (
+                ["CPU processes join one process group only when Accelerate is told to use the CPU."],
+                {"ACCELERATE_USE_CPU": "true"},
+            )
+        )
+    if plan.launcher.elastic:
+        why = [
+            "A fresh store for every round of the rendezvous: the shared one keeps the addresses of the",
+            "workers that were lost, and the restarted group would try to reach them.",
+        ]
+        groups.append((why, {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}))
+    return groups
+
+
 def view(plan: Plan) -> dict:
     """Everything the templates need beyond the plan itself, computed once."""
     classifier = plan.data.format == "classification"
@@ -46,6 +74,7 @@ def view(plan: Plan) -> dict:
         "unquantized": ["classifier", "score", "pooler"] if classifier else None,
         # The model card's share of the training rows held out, in percent.
         "held_out_percent": None if plan.data.eval_split is None else round(plan.data.eval_split * 100, 2),
+        "launch_environment": launch_environment(plan),
         "train_inputs": local_inputs(plan, "train"),
         "eval_inputs": local_inputs(plan, "eval"),
         # What eval.py evaluates: the adapter, or the whole model.
