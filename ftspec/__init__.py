@@ -9,7 +9,7 @@ from .api import Result, check, compile_spec, plan_spec, write
 from .diagnostics import CODES, Diagnostic, Diagnostics, FtspecError, Span, render_all
 from .planner import make_plan
 from .render.files import render
-from .spec.combinations import check as check_combinations
+from .spec.combinations import impossible_combinations as check_combinations
 from .spec.compose import extend, override
 from .spec.loader import Loaded, load
 from .spec.lower import lower

@@ -27,10 +27,9 @@ from ..render.files import render, render_file
 from ..render.view import OFFLINE, launch_environment
 from ..render.write import output_error
 from .messages import building_first, done, up_to_date
-from .provenance import RUN_FILE, changes, provenance, provenance_markdown, read_run
+from .provenance import RUN_FILE, STACK, changes, provenance, provenance_markdown, read_run
 from .rundir import RunLock, claim
 
-STACK = ("torch", "transformers", "peft", "accelerate", "datasets")
 # Lines the training stack prints that say nothing to a user (see STACK.md).
 NOISE = (
     "Failed to load CPU gemm_4bit_forward from kernels-community",
