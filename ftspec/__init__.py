@@ -25,7 +25,7 @@ _WHERE = {  # public name -> (module, attribute)
     "Result": (".api", "Result"),
     "Span": (".diagnostics", "Span"),
     "check": (".api", "check"),
-    "check_combinations": (".spec.combinations", "check"),
+    "check_combinations": (".spec.combinations", "impossible_combinations"),
     "compile_spec": (".api", "compile_spec"),
     "extend": (".spec.compose", "extend"),
     "load": (".spec.loader", "load"),

@@ -79,9 +79,9 @@ def check(
 
 def check_data(plan: Plan):
     """Read every row of the plan's data files: a DataReport of located faults and the quality report."""
-    from .datacheck.check import check_data as read_and_check  # only `check --data` and `run` read the data
+    from .datacheck.check import scan_data  # only `check --data` and `run` read the data
 
-    return read_and_check(plan)
+    return scan_data(plan)
 
 
 def default_out_dir(loaded: Loaded) -> Path:

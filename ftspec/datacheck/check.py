@@ -1,6 +1,6 @@
 """Check the data a plan names before any training starts: every row of every file, in one pass.
 
-`check_data(plan)` reads the files as the generated script will (see datarows)
+`scan_data(plan)` reads the files as the generated script will (see datarows)
 and reports what would crash or silently spoil a run: bad UTF-8, malformed
 rows, missing columns, unknown labels, empty texts, broken conversations. A
 fault in a row is located in the data file; a spec-level one (a column the file
@@ -319,7 +319,7 @@ def _read_split(plan: Plan, key: str, files, tally: Tally) -> list[Diagnostic]:
     return found
 
 
-def check_data(plan: Plan) -> DataReport:
+def scan_data(plan: Plan) -> DataReport:
     """Read every row of the plan's data files: located faults, quality warnings and the quality report."""
     data = plan.data
     if data.loader == "hub":

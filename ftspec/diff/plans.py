@@ -8,12 +8,12 @@ content, and everything that decides which tokens carry the loss.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..figures import count, duration, plural
+from ..hashing import file_hash
 from ..planner.cost import cost
 from ..planner.estimates import warmup_steps
 from ..planner.plan import Plan
@@ -153,11 +153,7 @@ LEARNING: tuple[tuple[str, Callable[[Plan], Any], Callable[[Any], str]], ...] = 
 
 def sha256(path: Path) -> str:
     """The content hash of one data file, as `sha256:<hex>`."""
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
+    return "sha256:" + file_hash(path)
 
 
 def _files(plan: Plan, side: Side) -> dict[str, str | None]:

@@ -13,6 +13,7 @@ from math import ceil, prod
 
 from ..inputs.modelinfo import ModelDims, layer_linears, parameter_count, parameter_shapes
 from .activations import activations as step_activations
+from .precision import DTYPES
 
 FULL_KINDS = {"full", "scratch"}
 LORA_KINDS = {"lora", "qlora", "adalora"}  # adapters with the LoRA layout: rank x (in + out) per target
@@ -132,7 +133,7 @@ def state_dtypes(
     follow them, and torch's AdamW and SGD keep their state in the parameter's dtype. peft's adapters are fp32 over
     any base; the modules it trains beside them (`modules_to_save`) are copies in the base's dtype.
     """
-    sixteen = {"bf16": "bfloat16", "fp16": "float16"}.get(precision, "16-bit")
+    sixteen = DTYPES.get(precision, "16-bit")
     full = strategy in FULL_KINDS
     stored = weight_dtype or ("float32" if full or precision == "fp32" else sixteen)
     if strategy == "qlora":
@@ -218,6 +219,46 @@ def _offloaded(offload: str, gathered, weights, adapters, gradients, optimizer_b
     return weights, adapters, gradients, optimizer_bytes, step, host
 
 
+def _number_formats(full: bool, precision: str, weight_dtype: str | None, quant_bits: int | None) -> tuple:
+    """Whether training is mixed precision, the bytes of a stored weight, and the activations' byte widths."""
+    mixed = precision != "fp32"  # `auto` plans for a GPU, which picks bf16 or fp16
+    stored = DTYPE_BYTES.get(weight_dtype or "") or (4 if full or not mixed else 2)
+    c = 2 if mixed or stored == 2 else 4  # 16-bit weights compute in 16 bits, with autocast or without
+    # fp32 weights keep the residual stream fp32 under autocast (norms return their weight's dtype); peft's
+    # prepare_model_for_kbit_training upcasts a quantized model's norms and embeddings to fp32 too.
+    residual = 4 if quant_bits or stored == 4 else 2
+    # bitsandbytes layers return their input's dtype, so a quantized model's MLP runs in fp32 between matmuls.
+    return mixed, stored, {"compute": c, "mixed": mixed, "residual": residual, "elementwise": 4 if quant_bits else c}
+
+
+def _sizes(dims: ModelDims, num_labels: int | None) -> tuple:
+    """A decoder classifier's label count (else None), the output head's width, the parameters, the head's weight."""
+    classifier = num_labels if num_labels and dims.kind == "decoder" else None
+    h, outputs = dims.hidden_size, classifier or dims.vocab_size
+    base = parameter_count(dims)
+    if classifier:  # AutoModelForSequenceClassification: a head of `num_labels` rows instead of the vocabulary's
+        base += classifier * h - (0 if dims.tie_word_embeddings else dims.vocab_size * h)
+    head = h * outputs if dims.kind == "decoder" else 0  # the output head's weight, tied or not
+    return classifier, outputs, base, head
+
+
+def _per_device(shard: str, processes: int, gathered: float):
+    """What one device holds of weights, adapters, their copies, gradients, optimizer state and step buffers."""
+
+    def share(weights, adapters, copies, gradients, optimizer_bytes, step):
+        if shard in PARTITIONED:
+            gradients, optimizer_bytes, step = gradients / processes, optimizer_bytes / processes, step / processes
+        if shard in SHARDED:
+            # Sharded fp32 weights (FSDP's layout, not DeepSpeed's 16-bit ones) plus the layer being computed and the
+            # one prefetched (``gathered``, in the compute dtype); the gathered layers replace autocast's copies.
+            weights, adapters, copies = weights / processes + gathered, adapters / processes, 0
+        elif shard == "ddp" and processes > 1:
+            gradients *= 2  # DDP's reducer copies gradients into communication buckets of the same total size
+        return weights, adapters, copies, gradients, optimizer_bytes, step
+
+    return share
+
+
 def estimate(
     dims: ModelDims,
     *,
@@ -255,20 +296,10 @@ def estimate(
     full = strategy in FULL_KINDS
     if strategy == "qlora" and quant_bits is None:
         quant_bits = 4
-    mixed = precision != "fp32"  # `auto` plans for a GPU, which picks bf16 or fp16
-    stored = DTYPE_BYTES.get(weight_dtype or "") or (4 if full or not mixed else 2)
-    c = 2 if mixed or stored == 2 else 4  # 16-bit weights compute in 16 bits, with autocast or without
-    # fp32 weights keep the residual stream fp32 under autocast (norms return their weight's dtype); peft's
-    # prepare_model_for_kbit_training upcasts a quantized model's norms and embeddings to fp32 too.
-    residual = 4 if quant_bits or stored == 4 else 2
-    # bitsandbytes layers return their input's dtype, so a quantized model's MLP runs in fp32 between matmuls.
-    types = {"compute": c, "mixed": mixed, "residual": residual, "elementwise": 4 if quant_bits else c}
-    classifier = num_labels if num_labels and dims.kind == "decoder" else None
-    layers, h, outputs = dims.num_hidden_layers, dims.hidden_size, classifier or dims.vocab_size
-    base, linears = parameter_count(dims), layer_linears(dims)
-    if classifier:  # AutoModelForSequenceClassification: a head of `num_labels` rows instead of the vocabulary's
-        base += classifier * h - (0 if dims.tie_word_embeddings else dims.vocab_size * h)
-    head = h * outputs if dims.kind == "decoder" else 0  # the output head's weight, tied or not
+    mixed, stored, types = _number_formats(full, precision, weight_dtype, quant_bits)
+    c = types["compute"]
+    classifier, outputs, base, head = _sizes(dims, num_labels)
+    layers, linears = dims.num_hidden_layers, layer_linears(dims)
 
     rank = lora_rank or 8
     targets = _targets(dims, lora_targets) if strategy in LORA_KINDS or strategy == "loha" else []
@@ -291,18 +322,14 @@ def estimate(
     frozen_copies = 2 * layer_linear_params / layers if mixed and stored == 4 and not full and not quant_bits else 0
     on_cuda = accelerator == "cuda"
     gradients, optimizer_bytes, step = _gradients_and_optimizer(optimizer, shapes, full, stored, trainable, on_cuda)
-    optimizer_bytes *= fraction
-    if shard in PARTITIONED:
-        gradients, optimizer_bytes, step = gradients / processes, optimizer_bytes / processes, step / processes
-    if shard in SHARDED:
-        # Sharded fp32 weights (FSDP's layout, not DeepSpeed's 16-bit ones) plus the layer being computed and the one
-        # prefetched, gathered in the compute dtype; the gathered layers replace autocast's copies.
-        gathered = 2 * layer_linear_params / layers * c
-        weights, adapters, copies = weights / processes + gathered, adapters / processes, 0
-    elif shard == "ddp" and processes > 1:
-        gradients *= 2  # DDP's reducer copies gradients into communication buckets of the same total size
-    gathered = 2 * layer_linear_params / layers * c if shard in SHARDED else None
-    state = _offloaded(offload, gathered, weights, adapters, gradients, optimizer_bytes, step)
+    gathered = 2 * layer_linear_params / layers * c
+    per_device = _per_device(shard, processes, gathered)
+    weights, adapters, copies, gradients, optimizer_bytes, step = per_device(
+        weights, adapters, copies, gradients, optimizer_bytes * fraction, step
+    )
+    state = _offloaded(
+        offload, gathered if shard in SHARDED else None, weights, adapters, gradients, optimizer_bytes, step
+    )
     weights, adapters, gradients, optimizer_bytes, step, host = state
 
     resident = weights + adapters + adapter_copies + optimizer_bytes
@@ -329,6 +356,7 @@ def estimate(
         offload=offload_activations,
         attention=attention,
     )
+    known_dtype = weight_dtype if weight_dtype in DTYPE_BYTES else None
     # cuBLAS and cuBLASLt keep 32 MiB workspaces each in PyTorch's allocator on Hopper (H200, torch 2.11).
     peak = resident + max(*phases, gradients + step) + (64 * 2**20 if on_cuda else 0)
     return MemoryEstimate(
@@ -341,10 +369,6 @@ def estimate(
         peak=round(peak),
         trainable_params=trainable,
         total_params=base + adapter_params,
-        dtypes=tuple(
-            state_dtypes(
-                strategy, precision, optimizer, weight_dtype if weight_dtype in DTYPE_BYTES else None, bool(saved)
-            ).items()
-        ),
+        dtypes=tuple(state_dtypes(strategy, precision, optimizer, known_dtype, bool(saved)).items()),
         host=round(host + host_activations),
     )

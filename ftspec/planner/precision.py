@@ -6,7 +6,10 @@ from ..diagnostics import Diagnostic
 from ..spec.schema import PEFT_KINDS
 from .plan import Plan
 
+# The one table of precision names: the torch dtype of each training precision, and how Accelerate's
+# `mixed_precision` names it (`auto` is picked at launch; fp32 is no mixed precision).
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+ACCELERATE = {"bf16": "bf16", "fp16": "fp16", "fp32": "no"}
 
 
 def _trains_base_weights(plan: Plan) -> bool:

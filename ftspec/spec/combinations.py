@@ -33,7 +33,7 @@ TASK_METRICS = {
 }
 
 
-def check(spec: Spec, sources: SourceMap) -> Diagnostics:
+def impossible_combinations(spec: Spec, sources: SourceMap) -> Diagnostics:
     """All combination errors of a validated spec, in source order of their causes."""
     diags = Diagnostics()
     _base_and_strategy(spec, sources, diags)

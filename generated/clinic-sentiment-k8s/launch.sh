@@ -6,9 +6,9 @@
 # worker is lost; train.py then resumes from the last complete checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")"
-# A fresh store for every round of the rendezvous: one shared between rounds keeps the lost workers'
-# addresses, and the restarted group waits for them forever.
-# So the machines meet through torchrun's c10d rendezvous, which also re-forms the group when one is
+# A fresh store for every round of the rendezvous: the shared one keeps the addresses of the
+# workers that were lost, and the restarted group would try to reach them.
+# The machines meet through torchrun's c10d rendezvous, which also re-forms the group when one is
 # lost; --rdzv_backend is passed below, as Accelerate reads no rdzv_backend from its config file (its
 # command line's default, static, would reuse one store). Machine 0 hosts it, whichever starts first.
 export TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1

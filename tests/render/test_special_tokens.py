@@ -82,7 +82,7 @@ def test_a_distinct_pad_token_reaches_the_script(tmp_path):
     assert result.plan.tokenizer.pad_token == "<|finetune_right_pad_id|>"
     assert any("padding uses `<|finetune_right_pad_id|>`" in note for note in result.plan.notes)
     assert AutoTokenizer.from_pretrained(MODELS / "llama3-instruct").pad_token is None
-    tok = train.load_tokenizer([])
+    tok = train.load_tokenizer()
     assert tok.pad_token == "<|finetune_right_pad_id|>" and tok.pad_token_id != tok.eos_token_id
 
 
@@ -125,7 +125,7 @@ def test_the_untrained_rows_really_train_beside_the_adapter(tmp_path):
     import torch
 
     train, _ = generated(tmp_path, "llama3-base", "  format = chat\n", "rows_train")
-    tok = train.load_tokenizer([])
+    tok = train.load_tokenizer()
     model = train.build_model(tok)
     trainable = [name for name, p in model.named_parameters() if p.requires_grad]
     assert any("trainable_tokens" in name for name in trainable) and any("lora_" in name for name in trainable)

@@ -9,4 +9,5 @@ export ACCELERATE_USE_CPU=true
 # (The KMP_* variables Accelerate adds are read by Intel's OpenMP only; torch's wheels use GNU libgomp.)
 threads=$(( $(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN) / 1 ))
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(( threads > 0 ? threads : 1 ))}"
+
 exec accelerate launch --config_file accelerate_config.yaml train.py "$@"
