@@ -195,7 +195,7 @@ def encode(row, tokenizer, train_on_prompt=TRAIN_ON_PROMPT):
     return encode_conversation(conversation(row), tokenizer, train_on_prompt)
 
 
-def encode_conversation(messages, tokenizer, train_on_prompt):
+def encode_conversation(messages, tokenizer, train_on_prompt=TRAIN_ON_PROMPT):
     """A conversation's tokens; only assistant turns are learned unless ``train_on_prompt``.
 
     Each turn is rendered with the chat template on top of the turns before it,
