@@ -124,8 +124,6 @@ def context(plan: Plan, out_dir: Path) -> dict:
         "plan": plan_dict(plan, out_dir),
         "view": view(plan),
         "launch_command": LAUNCH,
-        # The processes on each machine, among which launch.sh shares a CPU machine's cores.
-        "cpu_processes": max(1, plan.hardware.processes // plan.hardware.nodes),
         "plan_id": plan_id(plan),
         "node_scripts": node_scripts(plan, out_dir),
         "job_name": job_name(plan.name),

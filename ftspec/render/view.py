@@ -81,6 +81,8 @@ def view(plan: Plan) -> dict:
         # The model card's share of the training rows held out, in percent.
         "held_out_percent": None if plan.data.eval_split is None else round(plan.data.eval_split * 100, 2),
         "launch_environment": launch_environment(plan),
+        # The processes on each machine, among which launch.sh shares a CPU machine's cores.
+        "cpu_processes": max(1, plan.hardware.processes // plan.hardware.nodes),
         "train_inputs": local_inputs(plan, "train"),
         "eval_inputs": local_inputs(plan, "eval"),
         # What eval.py evaluates: the adapter, or the whole model.
