@@ -22,6 +22,7 @@ from fuzzing import (
     DEFAULT_EXAMPLES,
     SHIPPED,
     SOFT_LIMIT,
+    Hang,
     check_overrides,
     check_text,
     documents,
@@ -29,6 +30,7 @@ from fuzzing import (
     mutants,
     overrides,
     split,
+    time_limit,
 )
 from fuzzing_data import check_data_file, data_files, nestings
 from hypothesis import HealthCheck, given, settings
@@ -142,3 +144,13 @@ def test_deep_nesting(workspace):
 
     run()
     report("nesting", counts, started)
+
+
+def test_the_limit_stops_a_loop_by_its_cpu_time_and_a_blocking_wait_by_the_clock():
+    with pytest.raises(Hang, match="1 s of CPU time"), time_limit(1, wait=30):
+        while True:
+            pass
+    started = time.perf_counter()
+    with pytest.raises(Hang, match="no answer after 1 s$"), time_limit(30, wait=1):
+        time.sleep(20)  # uses no CPU: only the clock stops it
+    assert time.perf_counter() - started < 10

@@ -10,7 +10,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -294,15 +293,14 @@ def test_a_long_line_is_shown_as_a_window_around_the_span():
     assert source[carets.index("^") : carets.rindex("^") + 1] == "XYZ"
 
 
-def test_a_50_mb_truncated_json_line_is_found_fast_and_shown_small(tmp_path, monkeypatch, capsys):
+def test_a_50_mb_truncated_json_line_is_found_and_shown_small(tmp_path, monkeypatch, capsys):
+    # How fast it is found is bench/big_rows.py's figure, next to json's own parse of the same bytes.
     monkeypatch.chdir(tmp_path)
     (tmp_path / "big.jsonl").write_text('{"text": "' + "lorem ipsum " * 4_400_000)  # 52.8 MB, no closing quote
     (tmp_path / "spec.ft").write_text(LORA + 'data { train = "big.jsonl" }\n')
-    start = time.perf_counter()
     status = main(["check", "--data", "spec.ft"])
-    elapsed = time.perf_counter() - start
     err = capsys.readouterr().err
-    assert status == 1 and elapsed < 10, elapsed
+    assert status == 1
     assert "big.jsonl:1:10: FT602 the row ends inside a string: is the line cut short?" in err
     assert len(err.encode()) < 2048, err
 
