@@ -7,6 +7,8 @@ train.py, a Hugging Face `Trainer` (its own causal loss over the full logits) an
 padding-free). Printed: the peak resident set of each process, effective tokens/s after a warm-up step, and the
 ratios; then the largest micro-batch (doubling from 1) each trains within a memory cap, enforced by a watchdog that
 stops a run whose resident set passes the cap. The machine may be shared: the ratios come from the same run.
+All three train in fp32 without gradient checkpointing: TRL's SFTConfig turns both bf16 and checkpointing on by
+default, and bf16 autocast on a CPU without bf16 matmul units is several times slower, so both are turned off.
 
 Run: python bench/large_vocab.py [--micro 2] [--steps 4] [--cap-gib 4] [--max-micro 8]
 """
@@ -82,7 +84,7 @@ clock = Clock()
 args = SFTConfig(output_dir=out, max_steps=steps, per_device_train_batch_size=micro, learning_rate=float(lr),
                  optim="adamw_torch", logging_steps=10**9, save_strategy="no", report_to=[], seed=1, use_cpu=True,
                  dataloader_num_workers=0, disable_tqdm=True, max_length=1024, packing=True, packing_strategy="bfd",
-                 padding_free=True)
+                 padding_free=True, bf16=False, gradient_checkpointing=False)  # TRL's defaults are True: see above
 trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(model_dir), args=args,
                      train_dataset=load_dataset("json", data_files=[data_file], split="train"),
                      processing_class=AutoTokenizer.from_pretrained(model_dir),
@@ -109,6 +111,7 @@ train {{
   learning_rate = 1e-4
   log_every     = 1
   seed          = 1
+  gradient_checkpointing = false
 }}
 output {{ dir = "run-{micro}" }}  # beside the spec
 """
