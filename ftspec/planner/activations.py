@@ -53,7 +53,9 @@ def layer_activations(dims, t: dict, full: bool, targets: set, rank: int, dropou
     return total
 
 
-def loss_bytes(tokens: int, micro_batch: int, vocab: int, h: int, types: dict, loss_chunk: int) -> tuple[int, ...]:
+def loss_bytes(
+    tokens: int, micro_batch: int, vocab: int, h: int, types: dict, loss_chunk: int, frozen_head: bool = False
+) -> tuple[int, ...]:
     """The causal loss's bytes: (alive at the forward's end, the head's output then, held in backward through it).
 
     All positions at once: logits in the compute dtype, cross-entropy's fp32 log-softmax, and the fp32 copy the
@@ -61,7 +63,9 @@ def loss_bytes(tokens: int, micro_batch: int, vocab: int, h: int, types: dict, l
     holds the log-softmax, its incoming gradient and its result, three fp32 logits. In chunks of `loss_chunk`
     positions (the head under torch.utils.checkpoint): one chunk's logits at a time, beside what stays for the whole
     step, the head's input copied without the last position, each position's loss and the last position's logits
-    the model still computes.
+    the model still computes. A head that does not train (`frozen_head`, whole on each process) takes each chunk's
+    gradient in the forward and keeps it in place of the head's input: backward through the loss then holds only
+    the hidden states' gradient, no chunk's logits.
     """
     c, mixed = types["compute"], types["mixed"]
     if not loss_chunk:
@@ -70,7 +74,8 @@ def loss_bytes(tokens: int, micro_batch: int, vocab: int, h: int, types: dict, l
         return logits, head_output, tokens * vocab * 12
     chunk = min(loss_chunk, tokens)
     kept = tokens * (types["residual"] * h + 4) + micro_batch * vocab * c
-    return kept + chunk * vocab * (c + 4 + (4 if mixed else 0)), kept, kept + chunk * vocab * 12
+    backward = tokens * types["residual"] * h if frozen_head else chunk * vocab * 12
+    return kept + chunk * vocab * (c + 4 + (4 if mixed else 0)), kept, kept + backward
 
 
 def activations(dims: ModelDims, types: dict, **k) -> tuple[float, float, list[float], float]:
@@ -104,7 +109,10 @@ def activations(dims: ModelDims, types: dict, **k) -> tuple[float, float, list[f
             logits = head_output + micro_batch * outputs * 8
             loss_backward = micro_batch * outputs * 12
         else:
-            logits, head_output, loss_backward = loss_bytes(tokens, micro_batch, outputs, h, types, k["loss_chunk"])
+            frozen_head = not full and not trained_head and not k["sharded"]
+            logits, head_output, loss_backward = loss_bytes(
+                tokens, micro_batch, outputs, h, types, k["loss_chunk"], frozen_head
+            )
     tail += micro_batch * seq_len * seq_len if k["attention_mask"] else 0  # the boolean mask the model builds, once
     copies, gradients = k["copies"], k["gradients"]
     # A step's phases: the forward's end, backward through the loss, the end of backward (the optimizer step is the

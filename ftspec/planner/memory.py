@@ -353,6 +353,7 @@ def estimate(
         copies=copies,
         gradients=gradients,
         loss_chunk=loss_chunk,
+        sharded=shard in SHARDED,
         offload=offload_activations,
         attention=attention,
     )

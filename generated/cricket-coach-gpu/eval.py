@@ -228,9 +228,10 @@ def chunked_token_losses(head, hidden, labels):
 
     The full logits (positions x vocabulary in float32, and as much again for their gradient) are
     the largest tensors of a step when the vocabulary is large. Each chunk's logits are freed as
-    soon as its loss is taken and recomputed in backward, so only one chunk's logits are alive.
-    When a single chunk holds every position (a small vocabulary or batch), nothing is recomputed:
-    its logits take no more than a chunk's anyway.
+    soon as its loss (and, for a head that does not train, its gradient) is taken; a head that
+    trains runs again in backward, so only one chunk's logits are alive. When a single chunk holds
+    every position (a small vocabulary or batch), nothing is recomputed: its logits take no more
+    than a chunk's anyway.
     """
     chunks = zip(hidden.split(LOSS_CHUNK), labels.split(LOSS_CHUNK))
     if not torch.is_grad_enabled() or len(hidden) <= LOSS_CHUNK:

@@ -440,18 +440,64 @@ def token_losses(head, hidden, labels):
     return F.cross_entropy(logits, labels, ignore_index=IGNORE, reduction="none")
 
 
+class FrozenHeadLosses(torch.autograd.Function):
+    """token_losses through a head that does not train, LOSS_CHUNK positions at a time.
+
+    Each chunk's gradient with respect to the hidden states is taken while its logits exist
+    (softmax minus the label's one-hot, through the head's weight), so backward only scales
+    it by each position's incoming gradient: the head runs once per chunk, not again in
+    backward, and no chunk's logits outlive it.
+    """
+
+    @staticmethod
+    def forward(ctx, hidden, weight, labels):
+        losses, gradients = [], []
+        for h, y in zip(hidden.split(LOSS_CHUNK), labels.split(LOSS_CHUNK)):
+            logits = F.linear(h, weight).float()
+            loss = F.cross_entropy(logits, y, ignore_index=IGNORE, reduction="none")
+            losses.append(loss)
+            # The softmax, in place of the logits.
+            probabilities = logits.sub_(logits.logsumexp(dim=-1, keepdim=True)).exp_()
+            counted = y != IGNORE
+            probabilities[counted, y[counted]] -= 1
+            probabilities[~counted] = 0
+            gradients.append((probabilities.to(weight.dtype) @ weight).to(hidden.dtype))
+        ctx.save_for_backward(torch.cat(gradients))
+        return torch.cat(losses)
+
+    @staticmethod
+    def backward(ctx, incoming):
+        (gradient,) = ctx.saved_tensors
+        return gradient * incoming[:, None].to(gradient.dtype), None, None
+
+
+def frozen_weight(head):
+    """The head's weight when it does not train and is whole on this process, else None."""
+    if not isinstance(head, torch.nn.Linear) or head.bias is not None:
+        return None
+    weight = head.weight
+    # A sharded weight (FSDP, DeepSpeed ZeRO-3) is not whole outside the head's own forward.
+    shape = (head.out_features, head.in_features)
+    whole = type(weight.data) is torch.Tensor and weight.shape == shape
+    return weight if whole and not weight.requires_grad else None
+
+
 def chunked_token_losses(head, hidden, labels):
     """token_losses, LOSS_CHUNK positions at a time.
 
     The full logits (positions x vocabulary in float32, and as much again for their gradient) are
     the largest tensors of a step when the vocabulary is large. Each chunk's logits are freed as
-    soon as its loss is taken and recomputed in backward, so only one chunk's logits are alive.
-    When a single chunk holds every position (a small vocabulary or batch), nothing is recomputed:
-    its logits take no more than a chunk's anyway.
+    soon as its loss (and, for a head that does not train, its gradient) is taken; a head that
+    trains runs again in backward, so only one chunk's logits are alive. When a single chunk holds
+    every position (a small vocabulary or batch), nothing is recomputed: its logits take no more
+    than a chunk's anyway.
     """
     chunks = zip(hidden.split(LOSS_CHUNK), labels.split(LOSS_CHUNK))
     if not torch.is_grad_enabled() or len(hidden) <= LOSS_CHUNK:
         return torch.cat([token_losses(head, h, y) for h, y in chunks])
+    weight = frozen_weight(head)
+    if weight is not None:
+        return FrozenHeadLosses.apply(hidden, weight, labels)
     # checkpoint() keeps only the chunk's inputs and runs the head again in backward.
     return torch.cat(
         [checkpoint(token_losses, head, h, y, use_reentrant=False) for h, y in chunks]

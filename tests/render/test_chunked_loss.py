@@ -163,3 +163,29 @@ def test_one_chunk_runs_the_head_once(scripts, monkeypatch):
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     for name, grad in grads.items():
         torch.testing.assert_close(grad, expected_grads[name], rtol=1e-4, atol=1e-6)
+
+
+def test_a_frozen_head_runs_once_per_chunk_for_any_incoming_gradient(scripts, monkeypatch):
+    """Under an adapter the head does not train: no chunk is recomputed in backward, and each position's gradient is
+    right however the loss weighs the positions (here each row by a different factor, as a preference loss does)."""
+    chunked, full = scripts
+    net, rows = model("llama", "lora"), batch()
+    weights = torch.tensor([0.5, -2.0, 3.0])
+
+    def weighted(script):
+        net.zero_grad(set_to_none=True)
+        losses, _ = script.row_losses(net, rows)
+        (losses * weights).sum().backward()
+        return {name: p.grad.clone() for name, p in net.named_parameters() if p.grad is not None}
+
+    expected = weighted(full)
+
+    def no_checkpoint(*args, **kwargs):
+        raise AssertionError("a frozen head's chunk was checkpointed")
+
+    monkeypatch.setattr(chunked, "checkpoint", no_checkpoint)
+    got = weighted(chunked)
+    assert got.keys() == expected.keys() and got
+    for name, grad in got.items():
+        scale = expected[name].abs().max().clamp(min=1e-12)
+        assert (grad - expected[name]).abs().max() / scale < 1e-4, name

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,8 @@ def generated(tmp_path: Path, base: str, data: str, name: str, strategy: str = "
     api.write(result.files, result.out_dir)
     module_spec = importlib.util.spec_from_file_location(f"train_{name}", result.out_dir / "train.py")
     module = importlib.util.module_from_spec(module_spec)
+    # Importable by name, as a script run as __main__ is: datasets' workers pickle the script's classes by it.
+    sys.modules[module_spec.name] = module
     module_spec.loader.exec_module(module)
     return module, result
 
