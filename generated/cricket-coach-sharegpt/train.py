@@ -453,12 +453,11 @@ class FrozenHeadLosses(torch.autograd.Function):
     def forward(ctx, hidden, weight, labels):
         losses, gradients = [], []
         for h, y in zip(hidden.split(LOSS_CHUNK), labels.split(LOSS_CHUNK)):
-            logits = F.linear(h, weight).float()
-            loss = F.cross_entropy(logits, y, ignore_index=IGNORE, reduction="none")
-            losses.append(loss)
-            # The softmax, in place of the logits.
-            probabilities = logits.sub_(logits.logsumexp(dim=-1, keepdim=True)).exp_()
+            log_probs = F.linear(h, weight).float().log_softmax(dim=-1)
             counted = y != IGNORE
+            picked = log_probs.gather(1, y.clamp(min=0)[:, None]).squeeze(1)
+            losses.append(torch.where(counted, -picked, 0.0))  # F.cross_entropy's
+            probabilities = log_probs.exp_()  # the softmax, in place
             probabilities[counted, y[counted]] -= 1
             probabilities[~counted] = 0
             gradients.append((probabilities.to(weight.dtype) @ weight).to(hidden.dtype))
