@@ -269,7 +269,7 @@ class Contenders:
         }
 
     def trl(self, same: dict) -> dict:
-        script = self.work / "baseline_trl.py"  # not trl.py: the script would shadow the package
+        script = self.work / "sft_contender.py"  # not trl.py: the script would shadow the package
         script.write_text(TRL)
         data = self.data(same["seq"], same["micro"] * same["steps"] + 2)
         out = self.work / f"trl-{same['seq']}-{same['micro']}"
