@@ -96,18 +96,17 @@ def cmd_plan(args) -> int:
     print_diagnostics(result)
     if result.plan is None or _failed(result):
         return 1
-    from ..planner.plan import plan_dict
+    from ..planner.plan import plan_dict, plan_json
 
-    data = plan_dict(result.plan, Path.cwd())
-    data["cost"] = cost(result.plan, args.price)
-    # The decisions tools ask about most, also at the top level.
-    data["distributed"], data["precision"] = result.plan.hardware.distributed, result.plan.hardware.precision
+    plan = result.plan
     if args.json:
-        print(json.dumps(data, indent=2, sort_keys=True))
-    else:
-        from .plan_table import plan_table
+        # The run directory's plan.json, byte for byte; a price adds the cost as a section of its own.
+        extra = {"cost": cost(plan, args.price)} if args.price is not None else None
+        sys.stdout.write(plan_json(plan, plan.output.dir, extra))
+        return 0
+    from .plan_table import plan_table
 
-        print(plan_table(data))
+    print(plan_table({**plan_dict(plan, Path.cwd()), "cost": cost(plan, args.price)}))
     return 0
 
 
@@ -246,8 +245,15 @@ def parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="print the resolved plan")
     common(plan)
     target(plan)
-    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
-    plan.add_argument("--price", type=price, metavar="P", help="price of one GPU-hour (any currency): adds the cost")
+    plan.add_argument(
+        "--json", action="store_true", help="print the plan as JSON: the run directory's plan.json, byte for byte"
+    )
+    plan.add_argument(
+        "--price",
+        type=price,
+        metavar="P",
+        help="price of one GPU-hour (any currency): adds the cost (with --json, a `cost` section)",
+    )
     plan.set_defaults(func=cmd_plan)
 
     suggestion = commands.add_parser(

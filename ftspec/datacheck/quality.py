@@ -15,6 +15,7 @@ import math
 from array import array
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from ..diagnostics import Diagnostic, Severity, Span
@@ -51,6 +52,18 @@ def tokenizer_file(plan: Plan) -> Path | None:
     return found if found is not None and found.is_file() else None
 
 
+@lru_cache(maxsize=2)
+def _loaded(path: str, size: int, mtime_ns: int):
+    """The tokenizer of ``path`` as it is now (its size and modification time): loaded once per process, since a
+    large one takes a second or more, and the editor's server checks after every edit."""
+    from tokenizers import Tokenizer  # Rust, no training stack: safe for `check`
+
+    tokenizer = Tokenizer.from_file(path)
+    tokenizer.no_truncation()  # a saved truncation would cap the counts
+    tokenizer.no_padding()
+    return tokenizer
+
+
 class TokenCounter:
     """Token counts with a tokenizer.json, or estimates at CHARS_PER_TOKEN when there is none."""
 
@@ -58,11 +71,8 @@ class TokenCounter:
         self.path, self.extra, self.tokenizer = path, extra, None
         if path is not None:
             try:
-                from tokenizers import Tokenizer  # Rust, no training stack: safe for `check`
-
-                self.tokenizer = Tokenizer.from_file(str(path))
-                self.tokenizer.no_truncation()  # a saved truncation would cap the counts
-                self.tokenizer.no_padding()
+                stat = path.stat()
+                self.tokenizer = _loaded(str(path), stat.st_size, stat.st_mtime_ns)
             except Exception:  # an unreadable tokenizer.json only costs precision
                 self.path = None
 

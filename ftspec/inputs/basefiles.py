@@ -60,7 +60,7 @@ class BaseFiles:
     def added_tokens(self) -> dict[str, int]:
         """The tokenizer's added tokens (special or not) and their ids."""
         added = (self.tokenizer or {}).get("added_tokens") or []
-        return {t["content"]: int(t["id"]) for t in added if isinstance(t, dict) and "content" in t and "id" in t}
+        return {t["content"]: t["id"] for t in added if isinstance(t, dict) and "content" in t and _is_id(t.get("id"))}
 
     def token_id(self, text: str | None) -> int | None:
         if text is None:
@@ -71,9 +71,14 @@ class BaseFiles:
             found = vocab.get(text) if isinstance(vocab, dict) else None
         return found
 
+    def _model(self) -> dict:
+        """tokenizer.json's `model` (its vocabulary); {} when the file has none or not an object."""
+        model = (self.tokenizer or {}).get("model")
+        return model if isinstance(model, dict) else {}
+
     def _vocab(self):
         """The model's vocabulary, parsed from the file only when a token outside the added ones is asked for."""
-        model = (self.tokenizer or {}).get("model") or {}
+        model = self._model()
         if "vocab" in model or "vocab_at" not in model:
             return model.get("vocab")
         try:
@@ -85,9 +90,9 @@ class BaseFiles:
         """Ids the tokenizer can produce: one more than its largest id."""
         if self.tokenizer is None:
             return None
-        model = self.tokenizer.get("model") or {}
+        model = self._model()
         vocab = model.get("vocab")
-        ids = list(vocab.values()) if isinstance(vocab, dict) else []
+        ids = [i for i in vocab.values() if _is_id(i)] if isinstance(vocab, dict) else []
         if isinstance(vocab, list):  # Unigram models list (piece, score) pairs
             ids = [len(vocab) - 1]
         if isinstance(model.get("vocab_size"), int):
@@ -217,6 +222,10 @@ def _tokenizer_json(path: Path) -> dict | None:
         return found
     except (OSError, ValueError, IndexError):
         return _json(path)
+
+
+def _is_id(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _json(path: Path) -> dict | None:

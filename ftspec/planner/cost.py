@@ -1,10 +1,10 @@
 """What a plan costs to run: GPU-hours from the planner's duration, and money at a price per GPU-hour.
 
 The planner's duration (ftspec.planner.estimates) is the training FLOPs at a stated share of the target's peak
-FLOP/s, spread over every process; each process holds one GPU for that long, so the GPU-hours are the duration
-times the processes (taken here from the FLOPs before the duration is rounded, so short runs keep their figure). A
-target without a peak figure (a CPU, detected or unknown hardware) has no duration, and
-the cost says why it cannot be estimated.
+FLOP/s, spread over every process; each process holds one GPU for that long, so the GPU-hours (`estimates.gpu_hours`)
+are the duration times the processes (taken from the FLOPs before the duration is rounded, so short runs keep their
+figure). A target without a peak figure (a CPU, detected or unknown hardware) has no duration, and the cost says why
+it cannot be estimated.
 
 >>> from ftspec.planner.testing import plan_until
 >>> from ftspec.planner.estimates import decide_estimates
@@ -41,17 +41,14 @@ def _why_not(plan: Plan) -> str:
 
 def cost(plan: Plan, price_per_gpu_hour: float | None = None) -> dict:
     """`gpu_hours`, `price_per_gpu_hour` and `total` (None where unknown), and a `note` saying what is missing."""
-    hours = plan.estimates.duration_hours if plan.estimates else None
-    if hours is None:
+    gpu_hours = plan.estimates.gpu_hours if plan.estimates else None
+    if gpu_hours is None:
         return {
             "gpu_hours": None,
             "price_per_gpu_hour": price_per_gpu_hour,
             "total": None,
             "note": "cannot be estimated: " + _why_not(plan),
         }
-    estimates, peak = plan.estimates, plan.inputs.hardware.peak_tflops
-    # The duration times the processes, unrounded: FLOPs over one GPU's sustained rate.
-    gpu_hours = round(estimates.train_flops / (peak * 1e12 * estimates.utilisation) / 3600, 4)
     total = round(gpu_hours * price_per_gpu_hour, 2) if price_per_gpu_hour is not None else None
     note = None if price_per_gpu_hour is not None else "give --price P (per GPU-hour) for the total"
     return {"gpu_hours": gpu_hours, "price_per_gpu_hour": price_per_gpu_hour, "total": total, "note": note}

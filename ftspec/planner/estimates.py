@@ -64,7 +64,7 @@ def decide_estimates(plan: Plan) -> Plan:
     steps = train.max_steps
     if steps is None and sequences is not None:
         steps = math.ceil(sequences / train.effective_batch_size) * (train.epochs or 1)
-    flops = duration = None
+    flops = duration = gpu_hours = None
     memory = plan.memory
     if steps is not None and tokens is not None and memory and memory.total_params:
         seen = tokens_seen(plan, tokens)
@@ -74,7 +74,9 @@ def decide_estimates(plan: Plan) -> Plan:
         flops = float(per_token * seen)
         peak = inputs.hardware.peak_tflops
         if peak:
-            duration = round(flops / (peak * 1e12 * UTILISATION * plan.hardware.processes) / 3600, 3)
+            # One GPU's sustained rate over all the FLOPs; spread over the processes, that is the duration.
+            hours = flops / (peak * 1e12 * UTILISATION) / 3600
+            duration, gpu_hours = round(hours / plan.hardware.processes, 3), round(hours, 4)
     decided = EstimatePlan(
         tokens_per_epoch=tokens,
         token_count=how,
@@ -83,5 +85,6 @@ def decide_estimates(plan: Plan) -> Plan:
         train_flops=flops,
         utilisation=UTILISATION,
         duration_hours=duration,
+        gpu_hours=gpu_hours,
     )
     return plan.with_(estimates=decided)

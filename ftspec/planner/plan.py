@@ -8,6 +8,7 @@ becomes `plan.json`, with paths relative to the directory it is written to.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -199,6 +200,9 @@ class EstimatePlan(Section):
     train_flops: float | None
     utilisation: float = Field(description="share of the hardware's peak FLOP/s the duration assumes")
     duration_hours: float | None
+    gpu_hours: float | None = Field(
+        None, description="the duration times the processes, each holding one GPU (from the FLOPs, unrounded)"
+    )
 
 
 class OutputPlan(Section):
@@ -269,3 +273,13 @@ def relative(value: Any, start: Path) -> Any:
 def plan_dict(plan: Plan, start: Path) -> dict[str, Any]:
     """The plan as plain data with paths relative to ``start``."""
     return relative(plan.model_dump(mode="python"), start)
+
+
+def plan_json(plan: Plan, start: Path, extra: dict[str, Any] | None = None) -> str:
+    """The one JSON document of a plan: `plan.json` as written to the directory ``start``, and what `ftspec plan
+    --json` prints (paths relative to the run directory, so it equals that run's plan.json byte for byte).
+    ``extra`` adds sections that are not the plan's (the cost at the price `--price` gives), never written to a
+    plan.json."""
+    document = plan_dict(plan, start)
+    document |= extra or {}
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"

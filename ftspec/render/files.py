@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jinja2
 
-from ..planner.plan import Plan, plan_dict
+from ..planner.plan import Plan, plan_dict, plan_json
 from . import pyliteral
 from .view import view
 
@@ -141,11 +141,6 @@ def file_names(plan: Plan) -> list[str]:
         # A generative model is served by an existing engine (vLLM); a classifier has no server here.
         names.append("serve.sh")
     return sorted(names)
-
-
-def plan_json(plan: Plan, out_dir: Path) -> str:
-    """plan.json: the resolved plan, its paths relative to ``out_dir`` (also what `ftspec plan --json` prints)."""
-    return json.dumps(plan_dict(plan, out_dir), indent=2, sort_keys=True) + "\n"
 
 
 def render_file(plan: Plan, out_dir: Path, name: str, ctx: dict | None = None) -> str:

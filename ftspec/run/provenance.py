@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .. import __version__
-from ..hashing import file_hash
+from ..hashing import cached_hash
 from ..planner.plan import Plan, plan_dict
 
 # The training stack, the one list: `run` needs it installed, and records its versions.
@@ -77,15 +77,6 @@ def tree_hashes(directory: Path | None, known: dict, cache: dict) -> dict[str, s
             continue
         found[name.as_posix()] = cached_hash(path, known, cache)
     return found
-
-
-def cached_hash(path: Path, known: dict, cache: dict) -> str:
-    stat = path.stat()
-    stamp = [stat.st_size, stat.st_mtime_ns]
-    entry = known.get(str(path))
-    digest = entry[2] if isinstance(entry, list) and entry[:2] == stamp else file_hash(path)
-    cache[str(path)] = [*stamp, digest]
-    return digest
 
 
 def ftspec_identity() -> dict[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -13,6 +12,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from ..diagnostics import Diagnostics, Span
+from ..usercache import cache_folder
 
 
 def grammar_path() -> Path:
@@ -87,10 +87,8 @@ def cache_file(grammar: str) -> str | bool:
     damaged file. The file lives in the user's cache directory (not the shared temporary one: a pickle is
     code), named by the grammar's hash so that two checkouts with different grammars do not take turns.
     """
-    try:
-        folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ftspec"
-        folder.mkdir(parents=True, exist_ok=True)
-    except (OSError, RuntimeError):  # no home directory, or a read-only one: build the tables each time
+    folder = cache_folder()
+    if folder is None:  # no home directory, or a read-only one: build the tables each time
         return False
     digest = hashlib.sha256(grammar.encode("utf-8")).hexdigest()[:16]
     python = f"{sys.version_info[0]}{sys.version_info[1]}"

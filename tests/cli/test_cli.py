@@ -9,6 +9,7 @@ from pathlib import Path
 
 from conftest import ROOT, SHIPPED_ADVICE, ftspec_command
 
+from ftspec import api
 from ftspec.diagnostics import Diagnostics
 from ftspec.run import launch
 
@@ -59,7 +60,20 @@ def test_plan_json_has_the_resolved_values():
     plan = json.loads(done.stdout)
     assert plan["hardware"]["precision"] == "bf16"
     assert plan["train"]["effective_batch_size"] == 8
-    assert plan["base"]["path"] == "runs/tiny-base/model"
+    assert plan["base"]["path"] == "../tiny-base/model"  # relative to the run directory, runs/cricket-coach
+    assert "cost" not in plan and "distributed" not in plan  # the plan's own sections only, each fact once
+
+
+def test_plan_json_is_the_run_directorys_plan_json_byte_for_byte():
+    """What `ftspec plan --json` prints is what `ftspec run` writes to runs/<name>/plan.json."""
+    done = ftspec("plan", "specs/cricket-coach.ft", "--json", "--target", "h100")
+    assert done.returncode == 0, done.stderr
+    plan = api.check(ROOT / "specs" / "cricket-coach.ft", target="h100").plan
+    written = api.compile_spec(ROOT / "specs" / "cricket-coach.ft", plan.output.dir, target="h100").files["plan.json"]
+    assert done.stdout == written
+    priced = ftspec("plan", "specs/cricket-coach.ft", "--json", "--target", "h100", "--price", "2")
+    document = json.loads(priced.stdout)
+    assert document.pop("cost")["price_per_gpu_hour"] == 2.0 and document == json.loads(written)
 
 
 def test_plan_table():

@@ -42,6 +42,7 @@ def test_7b_qlora_on_an_l4_costs_gpu_hours_times_the_price(qlora_7b, capsys):
         "note": None,
     }
     assert plan["cost"]["gpu_hours"] == pytest.approx(estimates["duration_hours"] * processes, abs=1e-3)
+    assert estimates["gpu_hours"] == plan["cost"]["gpu_hours"]  # the plan's figure; the price is the CLI's
     assert plan["cost"] == {"gpu_hours": 1.5644, "price_per_gpu_hour": 0.8, "total": 1.25, "note": None}
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ftspec import api
+from ftspec import api, hashing
 from ftspec.run import provenance as prov
 
 CONFIG = {
@@ -66,7 +66,7 @@ def test_every_file_of_a_local_base_is_part_of_the_content_hash(project, name):
 def test_unchanged_files_are_not_read_again(project, monkeypatch):
     first = record()
     read = []
-    monkeypatch.setattr(prov, "file_hash", lambda path: read.append(path.name) or "x")
+    monkeypatch.setattr(hashing, "file_hash", lambda path: read.append(path.name) or "x")
     again = record(first)
     assert read == [] and again["content_hash"] == first["content_hash"]
     (project / "t.jsonl").write_text('{"text": "another row"}\n')
