@@ -16,12 +16,21 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+# This process's hashes, by path: [size, mtime_ns, hash]. Provenance and the token-count cache each keep their own
+# record on disk; within one command a changed file is still read once.
+_SEEN: dict[str, list] = {}
+
+
 def cached_hash(path: Path, known: dict, cache: dict) -> str:
-    """``path``'s hash, reused from ``known`` (path -> [size, mtime_ns, hash]) while its size and modification
-    time are unchanged; ``cache`` gets the entry either way."""
+    """``path``'s hash, reused from ``known`` (path -> [size, mtime_ns, hash]), or from this process's earlier
+    reads, while its size and modification time are unchanged; ``cache`` gets the entry either way."""
     stat = path.stat()
     stamp = [stat.st_size, stat.st_mtime_ns]
-    entry = known.get(str(path))
-    digest = entry[2] if isinstance(entry, list) and entry[:2] == stamp else file_hash(path)
-    cache[str(path)] = [*stamp, digest]
+    for entry in (known.get(str(path)), _SEEN.get(str(path))):
+        if isinstance(entry, list) and entry[:2] == stamp:
+            digest = entry[2]
+            break
+    else:
+        digest = file_hash(path)
+    _SEEN[str(path)] = cache[str(path)] = [*stamp, digest]
     return digest
