@@ -136,6 +136,13 @@ CODES: dict[str, str] = {
     "FT213": "answer-generation setting on a classification spec",
     "FT214": "nucleus sampling (`top_p`) with greedy decoding",
     "FT215": "answers scored against references that text data does not have",
+    "FT230": "an `objective` on data that holds no preferences",
+    "FT231": "preference data without the columns its objective reads",
+    "FT232": "reference settings on an objective that takes no reference model",
+    "FT233": "preference data without an `objective`",
+    "FT234": "preference column that the objective does not read",
+    "FT235": "`reference = adapter` with a strategy that has no adapter",
+    "FT236": "`packing` with preference data",
     "FT220": "container setting (`image`, `volume`) for a launcher that starts no container",
     # Files and dependencies
     "FT301": "spec file not found or unreadable",
@@ -157,6 +164,7 @@ CODES: dict[str, str] = {
     "FT406": "SkyPilot launcher without a GPU model to ask for",
     "FT407": "elastic restarts with no checkpoint before the end: a restart starts over (warning)",
     "FT410": "float16 weights trained under fp16 mixed precision, whose gradient scaler refuses them",
+    "FT430": "frozen reference model that does not fit beside the trained one",
     "FT420": "`loss_chunk` on a classifier, whose loss has no output head over a vocabulary",
     # Advice (warnings)
     "FT501": "learning rate far from what the strategy usually needs",
@@ -179,6 +187,9 @@ CODES: dict[str, str] = {
     "FT620": "example longer than `max_length` with `data.overlong = error`",
     "FT621": "example whose every answer token lies beyond `max_length` (warning)",
     "FT622": "no example keeps an answer token within `max_length`: nothing would be learned",
+    "FT630": "preference row whose chosen and rejected answers are identical",
+    "FT631": "preference row that is not two answers, or two conversations sharing a prompt, with text",
+    "FT633": "KTO row whose label is not true or false",
     "FT629": "`data.overlong` with `format = text`, which is split into pieces rather than cut",
     # Data quality (warnings)
     "FT701": "many duplicate examples",

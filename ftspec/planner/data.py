@@ -77,7 +77,7 @@ def _loader(plan: Plan) -> tuple[str | None, Diagnostic | None]:
 
 def _template(plan: Plan) -> tuple[str | None, Diagnostic | None]:
     data, sources = plan.spec.data, plan.inputs.sources
-    if data.format != "instruction":
+    if data.format != "instruction" and not (data.format == "preference" and data.prompt):
         return None, None
     written = data.template or "default"
     if written in TEMPLATES:
@@ -117,8 +117,8 @@ def _template(plan: Plan) -> tuple[str | None, Diagnostic | None]:
 
 def _chat_template(plan: Plan) -> tuple[str | None, Diagnostic | None]:
     data, sources = plan.spec.data, plan.inputs.sources
-    if data.format != "chat":
-        return None, None
+    if data.format != "chat" and not (data.format == "preference" and not data.prompt):
+        return None, None  # preference rows without a prompt column are conversations
     written = data.chat_template
     if written is None:
         # A tokenizer learned from the data has no template of its own.
@@ -192,13 +192,13 @@ def decide_data(plan: Plan) -> Plan:
         group_by_length=not packing,
         shuffle_seed=data.shuffle_seed if data.shuffle_seed is not None else spec.train.seed,
         text_column=(data.text or "text") if fmt in ("text", "classification") else None,
-        prompt_column=(data.prompt or "prompt") if fmt == "instruction" else None,
+        prompt_column=(data.prompt or "prompt") if fmt == "instruction" else data.prompt,
         response_column=data.response if fmt == "instruction" else None,
         template=template,
         train_on_prompt=data.train_on_prompt,
         messages_column=(data.messages or "messages") if fmt == "chat" else None,
         chat_template=chat_template,
-        label_column=data.label if fmt == "classification" else None,
+        label_column=data.label if fmt in ("classification", "preference") else None,
         labels=tuple(data.labels) if fmt == "classification" and data.labels else None,
     )
     return plan.with_(data=decided)

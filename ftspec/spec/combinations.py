@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..diagnostics import Diagnostics
 from .schema import PEFT_KINDS, Percent, Spec
+from .preference import check_objective
 from .validate import SourceMap
 
 # Which column settings each data format reads.
@@ -12,6 +13,7 @@ FORMAT_COLUMNS = {
     "instruction": ("prompt", "response", "template", "train_on_prompt"),
     "chat": ("messages", "chat_template", "train_on_prompt"),
     "classification": ("text", "label", "labels"),
+    "preference": ("prompt", "template", "chat_template", "chosen", "rejected", "completion", "label"),
 }
 # Column settings a format cannot do without (the others have defaults).
 REQUIRED_COLUMNS = {"instruction": ("prompt", "response"), "classification": ("label", "labels")}
@@ -20,6 +22,7 @@ TASK_METRICS = {
     "instruction": {"perplexity", "loss", "response_loss", "rouge_l", "chrf"},
     "chat": {"perplexity", "loss", "response_loss", "rouge_l", "chrf"},
     "classification": {"accuracy", "macro_f1", "precision", "recall", "confusion_matrix", "loss"},
+    "preference": {"loss", "preference_accuracy", "reward_margin"},
 }
 
 
@@ -35,6 +38,7 @@ def check(spec: Spec, sources: SourceMap) -> Diagnostics:
     _generation(spec, sources, diags)
     _percentages(spec, sources, diags)
     _launcher(spec, sources, diags)
+    check_objective(spec, sources, diags)
     return diags
 
 
@@ -82,7 +86,8 @@ def _data_columns(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
                 sources.at("data", "format"),
                 f"add `{example}` to the `data` block",
             )
-    for key in ("prompt", "response", "template", "messages", "chat_template", "label", "labels", "text"):
+    keys = ("prompt", "response", "template", "messages", "chat_template", "label", "labels", "text")
+    for key in (*keys, "chosen", "rejected", "completion"):
         if sources.setting("data", key) is not None and key not in FORMAT_COLUMNS[fmt]:
             users = [f for f, keys in FORMAT_COLUMNS.items() if key in keys]
             diags.error(

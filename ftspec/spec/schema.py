@@ -24,6 +24,7 @@ from .strategies import (  # noqa: F401  (re-exported: the schema is one namespa
     Scratch,
     Strategy,
 )
+from .objectives import OBJECTIVES, REFERENCED_KINDS, Dpo, Kto, Objective, Orpo, Simpo  # noqa: F401
 from .values import Block, Fraction, Percent, Size, Targets  # noqa: F401
 
 
@@ -50,7 +51,9 @@ class Data(Block):
     eval: str | None = Field(None, description="a held-out file; excludes `eval_split`")
     eval_split: Percent | None = Field(None, description="share of `train` held out for evaluation")
     revision: str | None = Field(None, description="revision of a `hub:` dataset")
-    format: Literal["text", "instruction", "chat", "classification"] = Field("text", description="what a row is")
+    format: Literal["text", "instruction", "chat", "classification", "preference"] = Field(
+        "text", description="what a row is; `preference`: a prompt with a better and a worse answer (an `objective`)"
+    )
     max_length: int = Field(512, ge=8, le=1_048_576, description="tokens per training sequence; see `overlong`")
     overlong: Literal["cut", "drop", "error"] = Field(
         "cut", description="an example longer than `max_length`: cut at it, dropped, or an error (not `text`)"
@@ -58,13 +61,20 @@ class Data(Block):
     packing: bool | None = Field(None, description="pack short examples into full sequences")
     shuffle_seed: int | None = Field(None, ge=0, le=2**32 - 1, description="seed of the data order")
     text: str | None = Field(None, description="text column (`text`, `classification`)")
-    prompt: str | None = Field(None, description="prompt column (`instruction`)")
+    prompt: str | None = Field(
+        None, description="prompt column (`instruction`, `preference`; without it `chosen`/`rejected` are conversations)"
+    )
     response: str | None = Field(None, description="response column (`instruction`)")
     template: str | None = Field(None, description="prompt template: `alpaca`, `plain`, or a string with `{column}`s")
     train_on_prompt: bool = Field(False, description="also compute the loss on prompt tokens (`instruction`, `chat`)")
     messages: str | None = Field(None, description="column of role/content lists (`chat`)")
     chat_template: str | None = Field(None, description="`chatml`, `llama3`, or a Jinja chat template")
-    label: str | None = Field(None, description="label column (`classification`)")
+    chosen: str | None = Field(None, description="column of the preferred answer or conversation (`preference`)")
+    rejected: str | None = Field(None, description="column of the worse answer or conversation (`preference`)")
+    completion: str | None = Field(None, description="answer column of unpaired rows (`preference` with `kto`)")
+    label: str | None = Field(
+        None, description="label column (`classification`; with `kto`, true for a desirable answer)"
+    )
     labels: list[str] | None = Field(None, min_length=2, description="the label set, in order (`classification`)")
 
 
@@ -126,6 +136,8 @@ class Eval(Block):
                 "precision",
                 "recall",
                 "confusion_matrix",
+                "preference_accuracy",
+                "reward_margin",
             ]
         ]
         | None
@@ -203,12 +215,15 @@ BLOCKS: dict[str, type[Block]] = {
     "data": Data,
     "tokenizer": Tokenizer,
     "strategy": Block,  # chosen by label from STRATEGIES
+    "objective": Block,  # chosen by label from OBJECTIVES
     "train": Train,
     "eval": Eval,
     "hardware": Hardware,
     "output": Output,
 }
 REQUIRED_BLOCKS = ("data", "strategy")
+# Blocks whose label picks their model: `strategy lora { … }`, `objective dpo { … }`.
+LABELLED: dict[str, dict[str, type[Block]]] = {"strategy": STRATEGIES, "objective": OBJECTIVES}
 
 
 class Spec(Block):
@@ -222,6 +237,7 @@ class Spec(Block):
     data: Data
     tokenizer: Tokenizer = Tokenizer()
     strategy: Strategy = Field(discriminator="kind")
+    objective: Objective | None = Field(None, discriminator="kind")
     train: Train = Train()
     eval: Eval = Eval()
     hardware: Hardware = Hardware()
