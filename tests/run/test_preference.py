@@ -30,7 +30,11 @@ COLUMNS = {
     "conversations": 'chosen = "chosen"\n  rejected = "rejected"\n  chat_template = chatml',
     "unpaired": 'prompt = "question"\n  completion = "completion"\n  label = "label"',
 }
-CASES = {f"{name}-{kind}": (name, kind, "unpaired" if name == "kto" else "pairs") for name in OBJECTIVES for kind in STRATEGIES}
+CASES = {
+    f"{name}-{kind}": (name, kind, "unpaired" if name == "kto" else "pairs")
+    for name in OBJECTIVES
+    for kind in STRATEGIES
+}
 CASES["dpo-lora-conversations"] = ("dpo", "lora", "conversations")
 
 
