@@ -65,7 +65,8 @@ def row_fault(plan: Plan, values: dict[str, Any]) -> tuple[str, str, str, str] |
         label = values.get(objective.label_column)
         if label is not None and not isinstance(label, bool) and _text(label).lower() not in ("true", "false"):
             message = f"the label in `{objective.label_column}` is `{_text(label) or label}`, not true or false"
-            return "FT633", message, "write true for a desirable answer, false for an undesirable one", objective.label_column
+            help = "write true for a desirable answer, false for an undesirable one"
+            return "FT633", message, help, objective.label_column
         return None
     chosen, rejected = values.get(objective.chosen_column), values.get(objective.rejected_column)
     if chosen is None or rejected is None:
@@ -81,7 +82,8 @@ def row_fault(plan: Plan, values: dict[str, Any]) -> tuple[str, str, str, str] |
             objective.chosen_column if not isinstance(chosen, str) else objective.rejected_column,
         )
     if chosen.strip() and chosen.strip() == rejected.strip():
-        return "FT630", "chosen and rejected are the same answer: the pair prefers nothing", _SAME_HELP, objective.rejected_column
+        message = "chosen and rejected are the same answer: the pair prefers nothing"
+        return "FT630", message, _SAME_HELP, objective.rejected_column
     return None
 
 

@@ -62,10 +62,11 @@ class MemoryEstimate:
     trainable_params: int
     total_params: int
     dtypes: tuple[tuple[str, str], ...] = ()  # the precision of master weights, gradients and optimizer state
+    reference: int = 0  # a frozen copy of the weights: a preference objective's reference model
 
     @property
     def total(self) -> int:
-        return self.weights + self.gradients + self.optimizer + self.adapters + self.activations
+        return self.weights + self.gradients + self.optimizer + self.adapters + self.activations + self.reference
 
 
 def _targets(dims: ModelDims, lora_targets) -> list[tuple[str, str, int, int]]:
@@ -221,11 +222,13 @@ def estimate(
     modules_to_save=(),
     num_labels: int | None = None,
     loss_chunk: int = 0,
+    reference_copy: bool = False,
 ) -> MemoryEstimate:
     """Per-device training memory of one micro-batch step, by component, with the allocator's peak.
 
     ``weight_dtype`` is the dtype the base loads in (None: fp32 masters for full fine-tuning, the compute dtype for a
-    frozen base); ``num_labels`` makes a decoder a classifier, whose head has that many outputs.
+    frozen base); ``num_labels`` makes a decoder a classifier, whose head has that many outputs; ``reference_copy``
+    adds a frozen copy of the weights (a preference objective's reference model under full fine-tuning).
     """
     full = strategy in FULL_KINDS
     if strategy == "qlora" and quant_bits is None:
@@ -277,7 +280,11 @@ def estimate(
     elif shard == "ddp" and processes > 1:
         gradients *= 2  # DDP's reducer copies gradients into communication buckets of the same total size
 
-    resident = weights + adapters + adapter_copies + optimizer_bytes
+    # A frozen reference copy sits beside the trained weights for the whole run. Its forward runs without grad
+    # before the model's: the hidden states it returns (every layer's) and one layer's intermediates, then freed.
+    reference = weights if reference_copy else 0  # no autocast copies: autocast caches only weights that train
+    reference_forward = (layers + 2) * micro_batch * seq_len * h * residual if reference_copy else 0
+    resident = weights + adapters + adapter_copies + optimizer_bytes + reference
     trained_head = bool(classifier or len(saved) > (1 if set(modules_to_save or ()) & EMBEDDINGS else 0))
     activations, logits, phases = step_activations(
         dims,
@@ -300,7 +307,7 @@ def estimate(
         loss_chunk=loss_chunk,
     )
     # cuBLAS and cuBLASLt keep 32 MiB workspaces each in PyTorch's allocator on Hopper (H200, torch 2.11).
-    peak = resident + max(*phases, gradients + step) + (64 * 2**20 if on_cuda else 0)
+    peak = resident + max(*phases, gradients + step, reference_forward) + (64 * 2**20 if on_cuda else 0)
     return MemoryEstimate(
         weights=round(weights + copies),
         gradients=round(gradients),
@@ -316,4 +323,5 @@ def estimate(
                 strategy, precision, optimizer, weight_dtype if weight_dtype in DTYPE_BYTES else None, bool(saved)
             ).items()
         ),
+        reference=round(reference),
     )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..diagnostics import Diagnostics
-from .schema import PEFT_KINDS, Percent, Spec
 from .preference import check_objective
+from .schema import PEFT_KINDS, Percent, Spec
 from .validate import SourceMap
 
 # Which column settings each data format reads.

@@ -24,7 +24,8 @@ class _Referenced(Block):
 
 
 class Dpo(_Referenced):
-    """Direct preference optimisation (Rafailov et al. 2023), with the IPO and hinge losses; beta 0.1 as in the paper."""
+    """Direct preference optimisation (Rafailov et al. 2023), with the IPO and hinge losses; beta 0.1 as in the
+    paper."""
 
     kind: Literal["dpo"] = "dpo"
     beta: float = Field(0.1, gt=0, le=100, description="strength of the pull toward the reference (KL weight)")

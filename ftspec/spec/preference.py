@@ -9,7 +9,7 @@ from .validate import SourceMap
 
 # The columns each objective reads from `format = preference` rows.
 PAIRED_COLUMNS = ("chosen", "rejected")
-UNPAIRED_COLUMNS = ("completion", "label")
+UNPAIRED_COLUMNS = ("prompt", "completion", "label")
 
 
 def columns_of(kind: str) -> tuple[str, ...]:
@@ -47,7 +47,7 @@ def check_objective(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
                 f"`objective {kind}` on `format = preference` needs `data.{column}`",
                 sources.at("data", "format"),
                 f'add `{column} = "column"` to the `data` block: '
-                + ("the answer, and whether it is desirable (true/false)" if kind == "kto" else "the better and the worse answer"),
+                + ("the prompt, the answer, and whether it is desirable" if kind == "kto" else "the two answers"),
             )
     other = PAIRED_COLUMNS if kind == "kto" else ("completion",)
     for column in other:

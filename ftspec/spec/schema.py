@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from .objectives import OBJECTIVES, REFERENCED_KINDS, Dpo, Kto, Objective, Orpo, Simpo  # noqa: F401
 from .strategies import (  # noqa: F401  (re-exported: the schema is one namespace to its readers)
     IA3,
     PEFT_KINDS,
@@ -24,7 +25,6 @@ from .strategies import (  # noqa: F401  (re-exported: the schema is one namespa
     Scratch,
     Strategy,
 )
-from .objectives import OBJECTIVES, REFERENCED_KINDS, Dpo, Kto, Objective, Orpo, Simpo  # noqa: F401
 from .values import Block, Fraction, Percent, Size, Targets  # noqa: F401
 
 
@@ -62,7 +62,8 @@ class Data(Block):
     shuffle_seed: int | None = Field(None, ge=0, le=2**32 - 1, description="seed of the data order")
     text: str | None = Field(None, description="text column (`text`, `classification`)")
     prompt: str | None = Field(
-        None, description="prompt column (`instruction`, `preference`; without it `chosen`/`rejected` are conversations)"
+        None,
+        description="prompt column (`instruction`, `preference`: without it, `chosen`/`rejected` are conversations)",
     )
     response: str | None = Field(None, description="response column (`instruction`)")
     template: str | None = Field(None, description="prompt template: `alpaca`, `plain`, or a string with `{column}`s")

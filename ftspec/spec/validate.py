@@ -17,8 +17,8 @@ from pydantic import ValidationError
 from ..diagnostics import Diagnostics, Span, closest, did_you_mean, one_of
 from ..figures import plural
 from . import schema
-from .objectives import REFERENCE_SETTINGS
 from .ast import Block, Document, Setting, Value
+from .objectives import REFERENCE_SETTINGS
 
 TOP = ""  # the block name used for top-level settings
 
@@ -275,7 +275,8 @@ def _reference_settings(item: Block, diags: Diagnostics) -> tuple:
             "FT232",
             f"`objective {item.label}` takes no reference model, but `{setting.key}` is given",
             setting.key_span,
-            f"remove `{setting.key}`; " + " and ".join(f"`objective {k}`" for k in schema.REFERENCED_KINDS)
+            f"remove `{setting.key}`; "
+            + " and ".join(f"`objective {k}`" for k in schema.REFERENCED_KINDS)
             + " compare against a reference",
         )
     return tuple(s for s in item.items if not (isinstance(s, Setting) and s.key in REFERENCE_SETTINGS))
