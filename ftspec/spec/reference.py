@@ -16,7 +16,7 @@ RESOLVED = {
     ("data", "packing"): "`true` for `text`; else rows of similar length are batched together",
     ("data", "shuffle_seed"): "`train.seed`",
     ("data", "text"): '`"text"`',
-    ("data", "prompt"): '`"prompt"`',
+    ("data", "prompt"): '`"prompt"` for `instruction`',
     ("data", "messages"): '`"messages"`',
     ("data", "template"): "`default`",
     ("data", "chat_template"): "the tokenizer's (chatml for a learned tokenizer)",
