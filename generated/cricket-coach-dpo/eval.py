@@ -63,7 +63,7 @@ NAMES = {
     "perplexity": "perplexity",
     "preference_accuracy": "preference accuracy",
     "response_loss": "loss on the answers",
-    "reward_margin": "mean log-probability margin",
+    "reward_margin": "margin per token",
     "rouge_l": "ROUGE-L",
 }
 
@@ -87,15 +87,17 @@ def load_tokenizer():
 
 @torch.no_grad()
 def preference_measures(model, rows, tokenizer, device):
-    """How often the model's log-probability ranks the better answer above the worse one of a
-    held-out pair, and the mean margin."""
+    """How often the model's log-probability per answer token ranks the better answer above the
+    worse one of a held-out pair, and the mean margin.
+    Per token, so that a short vague answer does not win by its length alone."""
     collate = partial(train.collate, pad_id=tokenizer.pad_token_id)
     examples = train.encode_all(rows, tokenizer)
     good, bad = [], []
     for batch in DataLoader(examples, BATCH_SIZE, collate_fn=collate):
         batch = {key: value.to(device) for key, value in batch.items()}
-        losses, _ = train.row_losses(model, batch)
-        chosen, rejected = (-losses).chunk(2)
+        losses, counts = train.row_losses(model, batch)
+        per_token = -losses / counts.clamp(min=1)
+        chosen, rejected = per_token.chunk(2)
         good += chosen.tolist()
         bad += rejected.tolist()
     margins = [g - b for g, b in zip(good, bad)]
