@@ -96,6 +96,7 @@ base {{ model = "{model}" }}
 data {{
   train      = "{data}"
   max_length = 1024
+  eval_split = 2%  # one row: the baselines evaluate nothing
 }}
 strategy lora {{
   rank    = 8
@@ -175,7 +176,7 @@ def run_ftspec(work: Path, model: Path, data: Path, steps: int, micro: int, cap:
 
 def run_baseline(source: str, name: str):
     def run(work: Path, model: Path, data: Path, steps: int, micro: int, cap: float | None) -> dict | None:
-        script = work / f"{name}.py"
+        script = work / f"baseline_{name}.py"  # not trl.py: the script would shadow the package
         script.write_text(source)
         arguments = [script, model, data, work / f"{name}-{micro}", steps, micro, 1e-4]
         return measured([str(a) for a in arguments], work, cap)

@@ -9,7 +9,14 @@ estimate's `peak` with `torch.cuda.max_memory_allocated` over a second step, and
 
 Checkpointing is reentrant here so that the saved-tensor hooks also see the recomputed layer (what it keeps matches
 the non-reentrant default). The hooks cannot see autocast's cached 16-bit weight copies under checkpointing, which
-the estimate counts: those rows read a few percent high. Run: python bench/memory.py [--quick]
+the estimate counts: those rows read a few percent high.
+
+Offloaded plans (`hardware.offload`, `train.offload_activations`) split the estimate into the device's share and the
+host's (`host` column). On a CPU both are the same memory, so such a row compares the device estimate plus the host's
+with the measured state: what offload moves must be counted once, neither lost nor twice. The split itself is
+measurable only on a GPU: there the bench runs the second step under `torch.autograd.graph.save_on_cpu` and compares
+the device peak with the allocator's; the optimizer's offload needs DeepSpeed's CPU Adam and is not run here.
+Run: python bench/memory.py [--quick]
 """
 
 from __future__ import annotations
@@ -66,6 +73,8 @@ class Case:
     modules_to_save: tuple[str, ...] = ()
     labels: int | None = None  # a decoder classifier (AutoModelForSequenceClassification) with this many labels
     loss_chunk: int = 0  # positions per chunk of the output head in the loss, as train.loss_chunk; 0: all at once
+    offload: str = "none"  # `hardware.offload`: model state the estimate moves to the host
+    offload_activations: bool = False  # `train.offload_activations`: saved tensors in host memory (save_on_cpu)
     dpo: bool = False  # DPO: chosen and rejected in one batch of 2 x `batch` rows, after the reference's forward
 
     @property
@@ -81,6 +90,8 @@ class Case:
             + (" +" + "+".join(self.modules_to_save) if self.modules_to_save else "")
             + (f" cls{self.labels}" if self.labels else "")
             + (f" chunk{self.loss_chunk}" if self.loss_chunk else "")
+            + (f" offload-{self.offload}" if self.offload != "none" else "")
+            + (" offload-act" if self.offload_activations else "")
             + (" dpo" if self.dpo else "")
         )
 
@@ -143,6 +154,15 @@ CASES += [  # the chunked loss, where the vocabulary dominates
     Case(128, 2, 32000, 512, 2, loss_chunk=256),
     Case(256, 2, 32000, 512, 2, strategy="lora", loss_chunk=256),
     Case(256, 2, 32000, 256, 4, strategy="lora", precision="bf16", checkpointing=True, loss_chunk=512),
+]
+CASES += [  # offloaded plans: on a CPU, the device's share and the host's together against the measured state
+    Case(256, 4, 8192, 128, 4, offload="optimizer"),
+    Case(256, 4, 16384, 256, 4, strategy="lora", targets="all_linear", offload="optimizer"),
+    Case(256, 4, 8192, 256, 4, checkpointing=True, offload_activations=True),
+    Case(256, 4, 8192, 256, 4, strategy="lora", precision="bf16", checkpointing=True, offload_activations=True),
+]
+CUDA_CASES += [
+    Case(1024, 8, 32000, 2048, 4, precision="bf16", heads=16, kv_heads=4, checkpointing=True, offload_activations=True),
 ]
 QUICK = [
     Case(128, 2, 4096, 128, 2),
@@ -381,7 +401,9 @@ def measure(case: Case, model, device: str) -> dict[str, int]:
         optimizer.zero_grad(set_to_none=True)
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-        train_step(model, case, device, None, reference)
+        offloaded = torch.autograd.graph.save_on_cpu(pin_memory=True)
+        with offloaded if case.offload_activations else contextlib.nullcontext():
+            train_step(model, case, device, None, reference)
         optimizer.step()
         torch.cuda.synchronize()
         measured["peak"] = torch.cuda.max_memory_allocated()
@@ -410,6 +432,8 @@ def run(case: Case, device: str = "cpu") -> tuple[MemoryEstimate, dict[str, int]
         modules_to_save=case.modules_to_save,
         num_labels=case.labels,
         loss_chunk=case.loss_chunk,
+        offload=case.offload,
+        offload_activations=case.offload_activations,
         reference_copy=case.dpo and case.strategy == "full",
     )
     return predicted, measure(case, model, device)
@@ -447,16 +471,17 @@ def main() -> None:
             print(f"{case.name:<76} skipped: bitsandbytes is not installed")
             continue
         predicted, measured = run(case, device)
-        errors.append((predicted.total - measured["total"]) / measured["total"])
+        # On a CPU the host is the same memory; on a GPU `total` compares the training state wherever it lives.
+        errors.append((predicted.total + predicted.host - measured["total"]) / measured["total"])
         parts = [predicted.weights + predicted.reference, predicted.gradients, predicted.optimizer, predicted.adapters]
         cells = " ".join(f"{part / MIB:{width}.1f}" for part, width in zip(parts, (8, 7, 7, 6), strict=True))
         row = f"{case.name:<76} {cells} {predicted.activations / MIB:8.1f} {predicted.logits / MIB:8.1f} "
-        row += f"{predicted.total / MIB:8.1f} {measured['total'] / MIB:9.1f} {errors[-1]:+7.1%} "
+        row += f"{(predicted.total + predicted.host) / MIB:8.1f} {measured['total'] / MIB:9.1f} {errors[-1]:+7.1%} "
         row += f"{predicted.peak / MIB:8.1f}"
         if "peak" in measured:
             peak_errors.append((predicted.peak - measured["peak"]) / measured["peak"])
             row += f" {measured['peak'] / MIB:9.1f} {peak_errors[-1]:+7.1%}"
-        print(row)
+        print(row + (f"  host {predicted.host / MIB:.1f}" if predicted.host else ""))
     print(f"{len(errors)} configurations in {time.perf_counter() - started:.0f} s")
     if peak_errors:
         print(f"peak against the CUDA allocator: max relative error {max(map(abs, peak_errors)):.1%}, ", end="")

@@ -215,9 +215,9 @@ MEASURED = (
 
 def measured(command: list[str], cwd: Path, env: dict | None = None) -> tuple[str, float]:
     """Run a Python script under MEASURED; its output and its peak memory in MiB."""
-    done = subprocess.run(
-        [sys.executable, "-c", MEASURED, *command], cwd=cwd, check=True, capture_output=True, text=True, env=env
-    )
+    done = subprocess.run([sys.executable, "-c", MEASURED, *command], cwd=cwd, capture_output=True, text=True, env=env)
+    if done.returncode:
+        raise RuntimeError(f"{command[0]} failed:\n{done.stderr[-3000:]}")
     *lines, last = done.stdout.strip().splitlines()
     return "\n".join(lines), int(last.split()[1]) / 1024
 
@@ -253,7 +253,7 @@ def run_ftspec(work: Path, model: Path, data: Path, args) -> dict:
 
 
 def run_baseline(name: str, source: str, max_length: int, work: Path, model: Path, data: Path, args) -> dict:
-    script = work / f"{name}.py"
+    script = work / f"baseline_{name}.py"  # not trl.py: the script would shadow the package
     script.write_text(source)
     out = work / name
     arguments = [model, data, out, args.steps, args.micro, args.accum, args.lr, max_length, WARMUP_STEPS]

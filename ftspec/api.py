@@ -69,18 +69,19 @@ def check(
     if loaded.ok:
         result.plan = plan_spec(loaded, target)
         if not any(d.is_error for d in result.plan.diagnostics):
+            from .datacheck.bos import leading_bos
             from .datacheck.columns import column_faults  # the first row of each data file, in milliseconds
 
-            for found in column_faults(result.plan):
+            for found in [*column_faults(result.plan), *leading_bos(result.plan)]:
                 result.plan = result.plan.diagnose(found)
     return result
 
 
 def check_data(plan: Plan):
     """Read every row of the plan's data files: a DataReport of located faults and the quality report."""
-    from .datacheck.check import check_data as read_and_check  # only `check --data` and `run` read the data
+    from .datacheck.check import scan_data  # only `check --data` and `run` read the data
 
-    return read_and_check(plan)
+    return scan_data(plan)
 
 
 def default_out_dir(loaded: Loaded) -> Path:

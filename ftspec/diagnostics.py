@@ -144,6 +144,15 @@ CODES: dict[str, str] = {
     "FT235": "`reference = adapter` with a strategy that has no adapter",
     "FT236": "`packing` with preference data",
     "FT220": "container setting (`image`, `volume`) for a launcher that starts no container",
+    "FT240": "`data.split` that is not a split name with an optional slice",
+    "FT241": "hub dataset setting (`revision`, `config`, `data_files`) for a local data file",
+    "FT242": "`data.min_length` above `max_length`: no example would be kept",
+    "FT243": "held-out measurement with `eval_split = 0%`, which holds no rows out",
+    "FT244": "chat role names or message keys that do not tell the roles apart",
+    "FT245": "special token override that is not a token of the tokenizer",
+    "FT246": "chat data left to the tokenizer's own chat template, which the base's tokenizer lacks",
+    "FT250": "`offload` with a distribution that cannot offload that state",
+    "FT251": "`tf32` on a target without TensorFloat-32",
     # Files and dependencies
     "FT301": "spec file not found or unreadable",
     "FT302": "data file not found",
@@ -166,6 +175,11 @@ CODES: dict[str, str] = {
     "FT410": "float16 weights trained under fp16 mixed precision, whose gradient scaler refuses them",
     "FT430": "frozen reference model that does not fit beside the trained one",
     "FT420": "`loss_chunk` on a classifier, whose loss has no output head over a vocabulary",
+    "FT435": "flash-attention where it cannot run: a CPU, fp32, or a GPU older than Ampere",
+    "FT436": "flash-attention with packed micro-batches of several rows: packed examples would attend to each other",
+    "FT437": "kernel package the target says it does not have (`hardware.installed`)",
+    "FT438": "Liger kernels on a CPU target or a model family Liger does not patch",
+    "FT439": "offloaded state that does not fit in the host memory of the target",
     # Advice (warnings)
     "FT501": "learning rate far from what the strategy usually needs",
     "FT502": "general base where the catalog has one of similar size for the spec's domain",
@@ -173,6 +187,9 @@ CODES: dict[str, str] = {
     "FT504": "training set too small for the strategy and the size of the base",
     "FT505": "base whose licence does not allow commercial use",
     "FT506": "adapters on a base small enough to train whole",
+    "FT511": "no held-out set (`eval_split = 0%`): the run reports no held-out loss (warning)",
+    "FT514": "activation offloading on a CPU target, where host memory is the device's (warning)",
+    "FT515": "gradient-checkpointing option without gradient checkpointing (warning)",
     # Data files (`check --data` and `run`)
     "FT601": "data file that is not valid UTF-8",
     "FT602": "data row that is not one JSON object",
@@ -204,6 +221,8 @@ CODES: dict[str, str] = {
     "FT805": "adapter target that matches the modules of only some layers (warning)",
     "FT806": "attention implementation that ignores the base's attention soft-capping",
     "FT807": "chat template whose end-of-turn token is not a token generation stops at (warning)",
+    "FT808": "padding token that is the end-of-sequence token, with no other token to pad with (warning)",
+    "FT809": "text rows that begin with the BOS token the tokenizer adds already (warning)",
 }
 
 

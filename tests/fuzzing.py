@@ -85,7 +85,9 @@ def time_limit(seconds: float):
         raise Hang(f"no answer after {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # Then again every second: a Hang raised inside a garbage-collector callback is printed and dropped by
+    # Python ("Exception ignored in gc_callback"), and a one-shot alarm would leave a real hang running.
+    signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
     try:
         yield
     finally:

@@ -1,6 +1,6 @@
 """Check the data a plan names before any training starts: every row of every file, in one pass.
 
-`check_data(plan)` reads the files as the generated script will (see datarows)
+`scan_data(plan)` reads the files as the generated script will (see datarows)
 and reports what would crash or silently spoil a run: bad UTF-8, malformed
 rows, missing columns, unknown labels, empty texts, broken conversations. A
 fault in a row is located in the data file; a spec-level one (a column the file
@@ -159,7 +159,8 @@ def example(plan: Plan, values: dict[str, Any]) -> tuple[str, str]:
     if data.format == "chat":
         turns = values.get(data.messages_column)
         turns = turns if isinstance(turns, list) else []
-        text = "\n".join(_text(turn.get("content")) for turn in turns if isinstance(turn, dict))
+        key = data.content_key or "content"
+        text = "\n".join(_text(turn.get(key)) for turn in turns if isinstance(turn, dict))
         return text, text
     if data.format == "preference":
         prompt, answer = preference.prompt_and_answer(plan, values)
@@ -168,21 +169,28 @@ def example(plan: Plan, values: dict[str, Any]) -> tuple[str, str]:
     return text, text
 
 
-def _chat_fault(messages: Any) -> tuple[str, str, str] | None:
-    """What is wrong with one row's conversation, as (message, help, the JSON text to point at), or None."""
+def _chat_fault(messages: Any, keys: tuple[str, str] = ("role", "content"), roles=None) -> tuple[str, str, str] | None:
+    """What is wrong with one row's conversation, as (message, help, the JSON text to point at), or None.
+
+    ``keys`` name a message's role and text; ``roles`` maps the data's role names to the template's."""
+    roles = roles or {role: role for role in ROLES}
+    role_key, content_key = keys
+    names = tuple(dict.fromkeys([*roles, "tool"]))
+    shape = f"{{{role_key}, {content_key}}}"
     if not isinstance(messages, list):
         kind = "a string" if isinstance(messages, str) else f"a {type(messages).__name__}"
         return f"the conversation is {kind}, not a list of messages", CHAT_HELP, ""
     for number, message in enumerate(messages, start=1):
-        if not isinstance(message, dict) or not all(isinstance(message.get(k), str) for k in ("role", "content")):
-            return f"message {number} is not a {{role, content}} object with text in both", CHAT_HELP, ""
-        if message["role"] not in ROLES:
-            hint = did_you_mean(message["role"], ROLES)
-            help = f"{hint + ' ' if hint else ''}the roles are {one_of(ROLES)}"
-            return f"message {number} has the unknown role `{message['role']}`", help, json.dumps(message["role"])
-    if not any(message["role"] == "assistant" for message in messages):
+        if not isinstance(message, dict) or not all(isinstance(message.get(k), str) for k in keys):
+            return f"message {number} is not a {shape} object with text in both", CHAT_HELP, ""
+        if message[role_key] not in names:
+            hint = did_you_mean(message[role_key], names)
+            help = f"{hint + ' ' if hint else ''}the roles are {one_of(names)}"
+            return f"message {number} has the unknown role `{message[role_key]}`", help, json.dumps(message[role_key])
+    if not any(roles.get(message[role_key]) == "assistant" for message in messages):
+        assistant = next(name for name, role in roles.items() if role == "assistant")
         return (
-            "the conversation has no `assistant` turn, so nothing in it is learned",
+            f"the conversation has no `{assistant}` turn, so nothing in it is learned",
             ("add the assistant's answer, or remove the row"),
             "",
         )
@@ -210,12 +218,13 @@ def _check_row(plan: Plan, data: DataFile, row: Row, needs: list[Need], uses: di
         if need.key in ("chosen", "rejected") and isinstance(value, list) and not _is_empty(value):
             value = "" if not any(str(m.get("content", "")).strip() for m in value if isinstance(m, dict)) else value
         if need.key == "messages" and not _is_empty(value):
-            fault = _chat_fault(value)
+            fault = _chat_fault(value, (plan.data.role_key, plan.data.content_key), plan.data.roles)
             if fault is not None:
                 span = _within(data, row, need.column, fault[2])
                 faults.add("FT608", fault[0] + data.where(row), span, fault[1], row.line)
                 continue
-            if all(not m["content"].strip() for m in value if m["role"] == "assistant"):
+            roles, role_key, content_key = plan.data.roles or {}, plan.data.role_key, plan.data.content_key
+            if all(not m[content_key].strip() for m in value if roles.get(m[role_key], m[role_key]) == "assistant"):
                 value = ""  # every answer is blank: as empty as no conversation at all
         if need.empty and _is_empty(value):
             use.empty += 1
@@ -328,7 +337,7 @@ def _read_split(plan: Plan, key: str, files, tally: Tally) -> list[Diagnostic]:
     return found
 
 
-def check_data(plan: Plan) -> DataReport:
+def scan_data(plan: Plan) -> DataReport:
     """Read every row of the plan's data files: located faults, quality warnings and the quality report."""
     data = plan.data
     if data.loader == "hub":

@@ -43,11 +43,12 @@ def _prompt(plan: Plan, values: dict) -> str | None:
         turns = values.get(data.messages_column)
         if not isinstance(turns, list):
             return None
-        before = []
+        before, roles = [], data.roles or {}
+        role_key, content_key = data.role_key or "role", data.content_key or "content"
         for turn in turns:
-            if not isinstance(turn, dict) or turn.get("role") == "assistant":
+            if not isinstance(turn, dict) or roles.get(turn.get(role_key), turn.get(role_key)) == "assistant":
                 break
-            before.append(str(turn.get("content", "")))
+            before.append(str(turn.get(content_key, "")))
         return "\n".join(before)
     return None
 

@@ -8,12 +8,12 @@ content, and everything that decides which tokens carry the loss.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..figures import count, duration, plural
+from ..hashing import file_hash
 from ..planner.cost import cost
 from ..planner.estimates import warmup_steps
 from ..planner.plan import Plan
@@ -65,6 +65,10 @@ CONSEQUENCES: tuple[tuple[str, Callable[[Plan], Any], Callable[[Any], str], str,
     ("master weights", lambda p: (_memory(p, "state_dtypes") or {}).get("master_weights"), str, "", False),
     ("optimizer state", lambda p: (_memory(p, "state_dtypes") or {}).get("optimizer_state"), str, "", False),
     ("distribution", lambda p: p.hardware.distributed, str, "", False),
+    ("offloaded to host memory", lambda p: p.hardware.offload, str, "", False),
+    ("host memory per machine", lambda p: _memory(p, "host_gib"), lambda v: f"{v:g}", "GiB", False),
+    ("attention", lambda p: p.base.attention if p.base else None, str, "", False),
+    ("kernels", lambda p: p.train.kernels, str, "", False),
     ("launcher files", lambda p: p.launcher.files if p.launcher else None, lambda v: ", ".join(v) or "none", "", False),
     ("elastic restarts", lambda p: p.launcher.max_restarts if p.launcher else None, str, "", False),
     ("training duration", lambda p: p.estimates.duration_hours, duration, "", False),
@@ -120,14 +124,23 @@ def _share(value: float) -> str:
 LEARNING: tuple[tuple[str, Callable[[Plan], Any], Callable[[Any], str]], ...] = (
     ("hub dataset", lambda p: p.data.hub, _quoted),
     ("hub dataset revision", lambda p: p.data.revision, _quoted),
+    ("hub dataset config", lambda p: p.data.config, _quoted),
+    ("hub dataset files", lambda p: list(p.data.data_files) if p.data.data_files else None, _quoted),
+    ("split read", lambda p: p.data.split, _quoted),
+    ("rows read at most", lambda p: p.data.max_samples, str),
+    ("min length (tokens)", lambda p: p.data.min_length, str),
     ("data format", lambda p: p.data.format, str),
     ("text column", lambda p: p.data.text_column, _quoted),
     ("prompt column", lambda p: p.data.prompt_column, _quoted),
     ("response column", lambda p: p.data.response_column, _quoted),
     ("messages column", lambda p: p.data.messages_column, _quoted),
+    ("message keys", lambda p: [p.data.role_key, p.data.content_key] if p.data.role_key else None, _quoted),
+    ("role names", lambda p: p.data.roles, lambda roles: ", ".join(f"{k} as {v}" for k, v in roles.items())),
+    ("input column", lambda p: p.data.input_column, _quoted),
     ("label column", lambda p: p.data.label_column, _quoted),
     ("label set", lambda p: list(p.data.labels) if p.data.labels is not None else None, _quoted),
     ("prompt template", lambda p: p.data.template, _quoted),
+    ("prompt template without input", lambda p: p.data.template_no_input, _quoted),
     ("chat template", lambda p: p.data.chat_template, _quoted),
     ("train on prompt", lambda p: p.data.train_on_prompt, _quoted),
     ("max length (tokens)", lambda p: p.data.max_length, str),
@@ -140,11 +153,7 @@ LEARNING: tuple[tuple[str, Callable[[Plan], Any], Callable[[Any], str]], ...] = 
 
 def sha256(path: Path) -> str:
     """The content hash of one data file, as `sha256:<hex>`."""
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
+    return "sha256:" + file_hash(path)
 
 
 def _files(plan: Plan, side: Side) -> dict[str, str | None]:

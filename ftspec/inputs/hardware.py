@@ -5,6 +5,7 @@ Detection shells out to `nvidia-smi` and reads /proc: the compiler never imports
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -27,6 +28,8 @@ class HardwareProfile:
     bf16: bool | None = None
     fp16: bool | None = None
     peak_tflops: float | None = None  # dense bf16 (fp16 on cards without bf16; fp32 on CPU)
+    host_memory: int | None = None  # bytes of each machine's own memory, where offload moves state
+    installed: frozenset[str] | None = None  # optional kernel packages present (None: not known)
 
     @property
     def processes(self) -> int:
@@ -67,7 +70,12 @@ def from_block(hardware, target: str | None = None) -> HardwareProfile:
         profile = replace(profile, devices_per_node=max(hardware.gpus, 1))
         if hardware.gpus == 0:
             profile = PROFILES["cpu"]
-    return replace(profile, nodes=hardware.nodes)
+    profile = replace(profile, nodes=hardware.nodes)
+    if hardware.host_memory is not None:
+        profile = replace(profile, host_memory=hardware.host_memory.bytes)
+    if hardware.installed is not None:
+        profile = replace(profile, installed=frozenset(hardware.installed))
+    return profile
 
 
 def _named(hardware) -> str:
@@ -86,6 +94,28 @@ def _memory_total() -> int | None:
     except OSError:
         return None
     return None
+
+
+KERNEL_PACKAGES = ("flash_attn", "liger_kernel")
+# CPU flags of bf16 matrix units (AVX512-BF16, AMX): where bf16 autocast pays (bench/cpu_options.py).
+BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def _installed() -> frozenset[str]:
+    """Kernel packages importable here, found without importing them."""
+    return frozenset(name for name in KERNEL_PACKAGES if importlib.util.find_spec(name) is not None)
+
+
+def cpu_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU has bf16 matrix instructions, from its flags in /proc/cpuinfo."""
+    try:
+        with open(cpuinfo, encoding="utf-8") as lines:
+            for line in lines:
+                if line.startswith("flags"):
+                    return bool(BF16_FLAGS & set(line.split(":", 1)[-1].split()))
+    except OSError:
+        return False
+    return False
 
 
 def detect() -> HardwareProfile:
@@ -118,5 +148,8 @@ def detect() -> HardwareProfile:
                 capability >= 8.0,
                 capability >= 6.0,
                 None,
+                _memory_total(),
+                _installed(),
             )
-    return HardwareProfile("detected: cpu", "cpu", 1, 1, _memory_total(), False, False, None)
+    memory = _memory_total()
+    return HardwareProfile("detected: cpu", "cpu", 1, 1, memory, cpu_bf16(), False, None, memory, _installed())

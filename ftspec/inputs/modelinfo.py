@@ -230,6 +230,6 @@ def scratch_config(strategy, max_length: int) -> dict:
         "max_position_embeddings": strategy.context or max_length,
         "tie_word_embeddings": strategy.tie_embeddings,
     }
-    if strategy.architecture == "llama":
+    if strategy.architecture != "gpt2":  # llama, qwen2 (q/k/v biases) and mistral share these names
         return common | {"num_key_value_heads": strategy.kv_heads or heads, "attention_dropout": strategy.dropout}
     return common | {"resid_pdrop": strategy.dropout, "embd_pdrop": strategy.dropout, "attn_pdrop": strategy.dropout}

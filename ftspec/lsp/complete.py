@@ -43,9 +43,9 @@ def named_values(block: str, key: str) -> list[str]:
 
         return list(TEMPLATES)
     if (block, key) == ("data", "chat_template"):
-        from ..planner.data import CHAT_TEMPLATES
+        from ..planner.chat_templates import CHAT_TEMPLATES
 
-        return list(CHAT_TEMPLATES)
+        return ["tokenizer", *CHAT_TEMPLATES]
     return []
 
 

@@ -22,6 +22,7 @@ from .launcher import decide_launcher
 from .loss import decide_loss
 from .objective import decide_objective
 from .offline import decide_offline
+from .offload import check_host_memory, decide_offload
 from .outputs import decide_outputs
 from .plan import Plan
 from .precision import decide_precision
@@ -31,6 +32,7 @@ from .special_tokens import decide_special_tokens
 from .strategy import decide_strategy
 from .targets import check_targets
 from .tokenizer import decide_tokenizer
+from .training import decide_training_options
 
 PASSES = (
     decide_base,
@@ -38,16 +40,19 @@ PASSES = (
     decide_data,
     decide_strategy,
     decide_objective,
-    decide_attention,
     decide_special_tokens,
     check_targets,
     decide_distribution,
+    decide_offload,
     decide_launcher,
     decide_precision,
     decide_batch,
+    decide_attention,
     decide_loss,
     decide_schedule,
     decide_fit,
+    check_host_memory,
+    decide_training_options,
     decide_sharded_quantization,
     decide_estimates,
     decide_eval,

@@ -15,7 +15,7 @@ def layer_activations(dims, t: dict, full: bool, targets: set, rank: int, dropou
     c, mixed, residual, elementwise = t["compute"], t["mixed"], t["residual"], t["elementwise"]
     q = heads * dims.attention_head_dim
     # With a mask (or on the math kernel), k and v are repeated to every head: GQA inside SDPA needs a mask-free call.
-    repeated = t["mask"] or t["math"] or dims.family != "llama"
+    repeated = t["mask"] or t["math"] or t["eager"] or dims.family != "llama"
     kv = q if repeated else dims.num_key_value_heads * dims.attention_head_dim
     # RMSNorm upcasts to fp32 and keeps that input plus 1/rms per token; a trained norm weight also keeps the
     # normalised input it multiplies.
@@ -25,6 +25,10 @@ def layer_activations(dims, t: dict, full: bool, targets: set, rank: int, dropou
     # no fp32 flash kernel and its memory-efficient one takes no GQA, so fp32 GQA falls to the math kernel, which
     # keeps the fp32 attention probabilities (s x s per head).
     mask, scores = c * t["seq"] if t["mask"] else 0, 4 * heads * t["seq"] if t["math"] else 0
+    if t["eager"]:
+        # Eager attention keeps its fp32 softmax output (s x s per head) and, under autocast, the 16-bit cast of it
+        # that multiplies v.
+        scores = (4 + (c if mixed else 0)) * heads * t["seq"]
     total += c * (2 * q + 2 * kv) + 4 * heads + mask + scores
     # SiLU keeps its input and the gate product both factors; GELU MLPs keep only the activation's input.
     gated = dims.family == "llama"
@@ -69,10 +73,13 @@ def loss_bytes(tokens: int, micro_batch: int, vocab: int, h: int, types: dict, l
     return kept + chunk * vocab * (c + 4 + (4 if mixed else 0)), kept, kept + chunk * vocab * 12
 
 
-def activations(dims: ModelDims, types: dict, **k) -> tuple[float, float, list[float]]:
-    """Bytes kept for backward, the loss's share of them, and the step's phases (each on top of the resident state).
+def activations(dims: ModelDims, types: dict, **k) -> tuple[float, float, list[float], float]:
+    """Bytes kept for backward on the device, the loss's share of them, the step's phases (each on top of the resident
+    state), and the bytes kept in host memory instead (`offload`: torch.autograd.graph.save_on_cpu).
 
     What each layer keeps, the tail (final norm, head input, labels, RoPE tables), and the loss (`loss_bytes`).
+    Offloaded, what the layers keep moves to the host; the device still holds one layer's tensors while they are
+    computed or copied back for its backward, and the tail and the loss, counted in full as if they stayed.
     """
     full, micro_batch, seq_len, outputs = k["full"], k["micro_batch"], k["seq_len"], k["outputs"]
     layers, h, c, residual = dims.num_hidden_layers, dims.hidden_size, types["compute"], types["residual"]
@@ -80,7 +87,7 @@ def activations(dims: ModelDims, types: dict, **k) -> tuple[float, float, list[f
     target_roles = {role for _name, role, *_ in targets}
     gqa = dims.family == "llama" and dims.num_key_value_heads < dims.num_attention_heads
     math = k["accelerator"] == "cuda" and not mixed and gqa and not k["attention_mask"]
-    types = types | {"seq": seq_len, "mask": k["attention_mask"], "math": math}
+    types = types | {"seq": seq_len, "mask": k["attention_mask"], "math": math, "eager": k["attention"] == "eager"}
     layer_copies, head_copy = k["frozen_copies"]
     layer = tokens * layer_activations(dims, types, full, target_roles, k["rank"], dropout_bytes) + layer_copies
     tail, logits, head_output, loss_backward = tokens * (8 + 2 * dims.attention_head_dim * residual), 0, 0, 0
@@ -106,11 +113,13 @@ def activations(dims: ModelDims, types: dict, **k) -> tuple[float, float, list[f
         # Only each layer's input is kept; backward recomputes one layer at a time after the loss has been freed, and
         # autocast's weight copies die with the forward, before the fp32 loss.
         kept = tokens * layers * residual * h
+        host, kept = (kept, 0) if k["offload"] else (0, kept)
         activations = kept + max(layer, tail + logits)
         return (
             activations,
             logits,
             [copies + kept + tail + head_output, kept + tail + loss_backward, kept + layer + gradients],
+            host,
         )
     kept = layers * layer
     if not full:
@@ -121,5 +130,9 @@ def activations(dims: ModelDims, types: dict, **k) -> tuple[float, float, list[f
         kept -= tokens * (4 * h + 4 + len(target_roles & first) * h * dropout_bytes)
         if layer_copies:
             kept -= 2 * sum(n_in * n_out for _, role, n_in, n_out in layer_linears(dims) if role in first)
+    if k["offload"]:
+        activations = layer + tail + logits
+        phases = [copies + activations, copies + layer + tail + loss_backward, layer + gradients]
+        return activations, logits, phases, kept
     activations = kept + tail + logits
-    return activations, logits, [copies + activations, copies + kept + tail + loss_backward, gradients]
+    return activations, logits, [copies + activations, copies + kept + tail + loss_backward, gradients], 0

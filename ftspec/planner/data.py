@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import string
 
-from ..diagnostics import Diagnostic, closest
+from ..diagnostics import Diagnostic, Severity, closest
+from .chat_templates import CHAT_TEMPLATES
 from .plan import DataPlan, Plan
 
 LOADERS = {
@@ -27,18 +28,12 @@ TEMPLATES = {
     ),
     "plain": "{prompt}\n",
 }
-# Chat templates by name (Jinja, as transformers renders them).
-CHAT_TEMPLATES = {
-    "chatml": (
-        "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
-        "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-    ),
-    "llama3": (
-        "{{ bos_token }}{% for message in messages %}<|start_header_id|>{{ message['role'] }}<|end_header_id|>\n\n"
-        "{{ message['content'] }}<|eot_id|>{% endfor %}"
-        "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
-    ),
-}
+# Alpaca's own wording for a row with an input column; a row whose input is empty gets the template above.
+ALPACA_INPUT = (
+    "Below is an instruction that describes a task, paired with an input that provides further context. "
+    "Write a response that appropriately completes the request.\n\n"
+    "### Instruction:\n{prompt}\n\n### Input:\n{input}\n\n### Response:\n"
+)
 DEFAULT_EVAL_SPLIT = 0.10
 
 
@@ -76,12 +71,20 @@ def _loader(plan: Plan) -> tuple[str | None, Diagnostic | None]:
 
 
 def _template(plan: Plan) -> tuple[str | None, Diagnostic | None]:
+    """The prompt template with its placeholders named after the columns."""
     data, sources = plan.spec.data, plan.inputs.sources
     if data.format != "instruction" and not (data.format == "preference" and data.prompt):
         return None, None
-    written = data.template or "default"
+    # In chat turns the template writes the user's message: the prompt itself unless told otherwise.
+    turns = data.format == "instruction" and data.chat_template is not None
+    written = data.template or ("plain" if turns else "default")
+    if written in TEMPLATES and data.template is None and turns:
+        return _columns("{prompt}\n\n{input}" if data.input else "{prompt}", data), None
     if written in TEMPLATES:
-        return TEMPLATES[written].replace("{prompt}", "{" + (data.prompt or "prompt") + "}"), None
+        named = ALPACA_INPUT if written == "alpaca" and data.input else TEMPLATES[written]
+        if data.input and written != "alpaca":
+            named = named.replace("{prompt}", "{prompt}\n\n{input}")
+        return _columns(named, data), None
     if "{" not in written:
         help = closest(written, TEMPLATES)
         return None, Diagnostic(
@@ -112,27 +115,80 @@ def _template(plan: Plan) -> tuple[str | None, Diagnostic | None]:
             sources.at("data", "template"),
             "write literal braces as `{{` and `}}`",
         )
-    return written.replace("{prompt}", "{" + (data.prompt or "prompt") + "}"), None
+    return _columns(written, data), None
+
+
+def _columns(template: str, data) -> str:
+    """A template's `{prompt}` and `{input}` named after the columns that fill them."""
+    template = template.replace("{prompt}", "{" + (data.prompt or "prompt") + "}")
+    return template.replace("{input}", "{" + data.input + "}") if data.input else template
+
+
+def _no_input_template(plan: Plan) -> str | None:
+    """The template of a row whose input column is empty: the named template without its input."""
+    data = plan.spec.data
+    if data.format != "instruction" or not data.input:
+        return None
+    if data.template is None and data.chat_template is not None:
+        return _columns("{prompt}", data)
+    if (data.template or "default") not in TEMPLATES:
+        return None
+    return _columns(TEMPLATES[data.template or "default"], data)
 
 
 def _chat_template(plan: Plan) -> tuple[str | None, Diagnostic | None]:
+    """The Jinja chat template the script renders with; None: the tokenizer's own."""
     data, sources = plan.spec.data, plan.inputs.sources
-    if data.format != "chat" and not (data.format == "preference" and not data.prompt):
-        return None, None  # preference rows without a prompt column are conversations
+    conversations = data.format == "preference" and not data.prompt  # preference rows without a prompt
+    turns = data.format == "instruction" and data.chat_template is not None
+    if data.format != "chat" and not conversations and not turns:
+        return None, None
     written = data.chat_template
     if written is None:
         # A tokenizer learned from the data has no template of its own.
         return (CHAT_TEMPLATES["chatml"] if plan.tokenizer.source == "train" else None), None
+    if written == "tokenizer" and plan.tokenizer.source != "train":
+        return None, None
     if written in CHAT_TEMPLATES:
         return CHAT_TEMPLATES[written], None
     if "{{" in written or "{%" in written:
         return written, None
-    help = closest(written, CHAT_TEMPLATES)
+    names = [*CHAT_TEMPLATES, *(["tokenizer"] if plan.tokenizer.source != "train" else [])]
+    help = closest(written, names)
+    if written == "tokenizer":
+        message = "a tokenizer learned from the data has no chat template of its own"
+    else:
+        message = f"`{written}` is neither a chat template name nor a Jinja template"
     return None, Diagnostic(
         "FT212",
-        f"`{written}` is neither a chat template name nor a Jinja template",
+        message,
         sources.at("data", "chat_template"),
-        (f"did you mean `{help}`? " if help else "") + "names: " + ", ".join(CHAT_TEMPLATES),
+        (f"did you mean `{help}`? " if help and help != written else "") + "names: " + ", ".join(names),
+    )
+
+
+def _roles(plan: Plan) -> dict[str, str] | None:
+    """The data's role names, each to the role the chat template knows."""
+    data = plan.spec.data
+    if data.format != "chat":
+        return None
+    return {data.system_role: "system", data.user_role: "user", data.assistant_role: "assistant"}
+
+
+def _no_held_out(plan: Plan) -> Plan:
+    """FT511: `eval_split = 0%` trains on every row, so the report can show only what needs no held-out rows."""
+    split = plan.spec.data.eval_split
+    if plan.spec.data.eval or split is None or split.value != 0:
+        return plan
+    return plan.diagnose(
+        Diagnostic(
+            "FT511",
+            "`eval_split = 0%` holds no rows out: the run reports its training loss and the answers to "
+            "`eval.prompts`, but no held-out loss, perplexity or scored answers, so overfitting goes unseen",
+            plan.inputs.sources.at("data", "eval_split"),
+            "hold a few rows out (`eval_split = 2%`) or give an `eval` file, unless every row must train",
+            Severity.WARNING,
+        )
     )
 
 
@@ -172,6 +228,7 @@ def decide_data(plan: Plan) -> Plan:
     problem = _overlong(plan)
     if problem is not None:
         plan = plan.diagnose(problem)
+    plan = _no_held_out(plan)
     fmt = data.format
     has_eval = bool(data.eval)
     # Text is cut into pieces that fill rows exactly: packing wastes nothing. Whole examples are
@@ -200,5 +257,19 @@ def decide_data(plan: Plan) -> Plan:
         chat_template=chat_template,
         label_column=data.label if fmt in ("classification", "preference") else None,
         labels=tuple(data.labels) if fmt == "classification" and data.labels else None,
+        split=data.split,
+        config=data.config,
+        data_files=tuple(data.data_files) if data.data_files else None,
+        max_samples=data.max_samples,
+        min_length=data.min_length,
+        workers=data.workers,
+        loader_workers=data.loader_workers,
+        input_column=data.input if fmt == "instruction" else None,
+        template_no_input=_no_input_template(plan),
+        role_key=data.role_key if fmt == "chat" else None,
+        content_key=data.content_key if fmt == "chat" else None,
+        roles=_roles(plan),
+        chat_turns=fmt == "instruction" and data.chat_template is not None,
+        held_out=has_eval or data.eval_split is None or data.eval_split.value > 0,
     )
     return plan.with_(data=decided)

@@ -26,7 +26,7 @@ def decide_distribution(plan: Plan) -> Plan:
     else:  # CPU processes share the machine's cores; one unless the spec asks for more
         processes = profile.nodes * (plan.spec.hardware.processes or 1)
     distributed = wanted if wanted != "auto" else ("ddp" if processes > 1 else "none")
-    if processes == 1 and distributed != "none":
+    if processes == 1 and distributed != "none" and plan.spec.hardware.offload == "none":
         plan = plan.note(f"distributed = {distributed} with one process: it runs as a single process")
         distributed = "none"
     decided = HardwarePlan(

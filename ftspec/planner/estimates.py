@@ -5,18 +5,20 @@ from __future__ import annotations
 import math
 
 from .plan import EstimatePlan, Plan
+from .rowchoice import read_share
 from .tokens import CHARS_PER_TOKEN, count_tokens, why_estimated
 
 UTILISATION = 0.40  # share of peak FLOP/s a well-fed training step reaches on a GPU
 
 
 def kept_share(plan: Plan) -> float:
-    """The share of the training rows left after the held-out split."""
-    return 1 - (plan.data.eval_split or 0.0)
+    """The share of the training files' rows that trains: those the split's slice and `max_samples` leave, less
+    the held-out share."""
+    return read_share(plan) * (1 - (plan.data.eval_split or 0.0))
 
 
 def training_rows(plan: Plan) -> int | None:
-    """Rows the model trains on: the training files' rows less the held-out share."""
+    """Rows the model trains on: the training files' rows read, less the held-out share."""
     return int(plan.inputs.data_rows * kept_share(plan)) if plan.inputs.data_rows else None
 
 

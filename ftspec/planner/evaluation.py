@@ -25,15 +25,17 @@ def decide_eval(plan: Plan) -> Plan:
     ('perplexity', 'loss')
     """
     spec = plan.spec.eval
+    # With no rows held out (`eval_split = 0%`) nothing is measured, and no held-out answer is scored.
+    metrics = tuple(spec.metrics) if spec.metrics else DEFAULT_METRICS[plan.data.format]
     decided = EvalPlan(
-        metrics=tuple(spec.metrics) if spec.metrics else DEFAULT_METRICS[plan.data.format],
+        metrics=metrics if plan.data.held_out else (),
         compare_base=spec.compare_base,
         prompts=tuple(spec.prompts),
         max_new_tokens=spec.max_new_tokens,
         temperature=spec.temperature,
         top_p=spec.top_p,
         repetition_penalty=spec.repetition_penalty,
-        samples=spec.samples if plan.data.format in GENERATIVE else 0,
+        samples=spec.samples if plan.data.format in GENERATIVE and plan.data.held_out else 0,
         every=spec.every,
         per_epoch=spec.per_epoch,
         batch_size=spec.batch_size or plan.train.micro_batch_size,

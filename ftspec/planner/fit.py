@@ -63,6 +63,9 @@ def _estimate(
         modules_to_save=() if strategy else peft.get("modules_to_save") or (),
         num_labels=len(labels) if labels else None,
         loss_chunk=plan.train.loss_chunk,
+        offload=plan.hardware.offload,
+        offload_activations=plan.spec.train.offload_activations,
+        attention=plan.base.attention,
         reference_copy=reference,
     )
 
@@ -80,7 +83,8 @@ def _next(plan: Plan, fit: Fit) -> Fit | None:
     """The next cheapest revision of an open choice, or None when none is left."""
     if plan.spec.train.gradient_checkpointing == "auto" and not fit.checkpointing:
         return replace(fit, checkpointing=True)
-    if plan.spec.hardware.distributed == "auto" and plan.hardware.processes > 1 and fit.shard not in SHARDED:
+    open_shard = plan.spec.hardware.distributed == "auto" and plan.hardware.offload == "none"
+    if open_shard and plan.hardware.processes > 1 and fit.shard not in SHARDED:
         return replace(fit, shard="fsdp")
     if fit.micro > 1:
         smaller = _smaller(fit.micro)
@@ -273,6 +277,7 @@ def decide_fit(plan: Plan) -> Plan:
         trainable_params=result.trainable_params,
         total_params=result.total_params,
         state_dtypes=dict(result.dtypes),
+        host_gib=_gib(result.host * plan.hardware.devices_per_node) if result.host else None,
     )
     revised = {"gradient_checkpointing": fit.checkpointing, "micro_batch_size": fit.micro, "grad_accum": fit.accum}
     return plan.with_(

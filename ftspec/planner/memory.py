@@ -13,6 +13,7 @@ from math import ceil, prod
 
 from ..inputs.modelinfo import ModelDims, layer_linears, parameter_count, parameter_shapes
 from .activations import activations as step_activations
+from .precision import DTYPES
 
 FULL_KINDS = {"full", "scratch"}
 LORA_KINDS = {"lora", "qlora", "adalora"}  # adapters with the LoRA layout: rank x (in + out) per target
@@ -62,6 +63,7 @@ class MemoryEstimate:
     trainable_params: int
     total_params: int
     dtypes: tuple[tuple[str, str], ...] = ()  # the precision of master weights, gradients and optimizer state
+    host: int = 0  # bytes one process keeps in host memory instead: offloaded model state and activations
     reference: int = 0  # a frozen copy of the weights: a preference objective's reference model
 
     @property
@@ -91,6 +93,8 @@ def _optimizer_bytes(optimizer: str, shapes: list[tuple[tuple[int, ...], int]]) 
             # transformers' Adafactor (no first moment by default) factors a matrix's second moment into fp32 row and
             # column statistics; vectors keep a full fp32 second moment.
             total += 4 * (shape[0] + shape[1]) if len(shape) >= 2 else 4 * n
+        elif optimizer == "paged_adamw_32bit":
+            total += 8 * n  # bitsandbytes' 32-bit moments are float32 whatever the parameter's dtype
         elif optimizer == "sgd":
             total += size * n  # the momentum buffer, in the gradient's dtype (the generated script uses momentum 0.9)
         else:
@@ -130,7 +134,7 @@ def state_dtypes(
     follow them, and torch's AdamW and SGD keep their state in the parameter's dtype. peft's adapters are fp32 over
     any base; the modules it trains beside them (`modules_to_save`) are copies in the base's dtype.
     """
-    sixteen = {"bf16": "bfloat16", "fp16": "float16"}.get(precision, "16-bit")
+    sixteen = DTYPES.get(precision, "16-bit")
     full = strategy in FULL_KINDS
     stored = weight_dtype or ("float32" if full or precision == "fp32" else sixteen)
     if strategy == "qlora":
@@ -141,6 +145,7 @@ def state_dtypes(
         "adafactor": "float32 (factored second moments)",
     }
     states["paged_adamw_8bit"] = states["adamw_8bit"]
+    states["paged_adamw_32bit"] = "float32 (paged: may spill to host memory)"
     return {"master_weights": weights, "gradients": weights, "optimizer_state": states.get(optimizer, weights)}
 
 
@@ -199,6 +204,62 @@ def _gradients_and_optimizer(optimizer, shapes, full, stored, trainable, on_cuda
     return gradients, _optimizer_bytes(optimizer, shapes), step.get(optimizer, 0)
 
 
+def _offloaded(offload: str, gathered, weights, adapters, gradients, optimizer_bytes, step) -> tuple[float, ...]:
+    """Weights, adapters, gradients, optimizer state and step temporaries left on the device, and the host's bytes.
+
+    The optimizer steps on the host (DeepSpeed's CPU Adam, FSDP's CPU offload): its state lives there, and its step's
+    temporaries (at most a tensor's size) leave the device too. With `all` over sharded state (``gathered`` is then
+    the gathered layers' bytes), each process's shard of weights and gradients lives on the host as well.
+    """
+    if offload == "none":
+        return weights, adapters, gradients, optimizer_bytes, step, 0.0
+    host, optimizer_bytes, step = optimizer_bytes, 0, 0
+    if offload == "all" and gathered is not None:
+        host += weights - gathered + adapters + gradients
+        weights, adapters, gradients = gathered, 0, 0
+    return weights, adapters, gradients, optimizer_bytes, step, host
+
+
+def _number_formats(full: bool, precision: str, weight_dtype: str | None, quant_bits: int | None) -> tuple:
+    """Whether training is mixed precision, the bytes of a stored weight, and the activations' byte widths."""
+    mixed = precision != "fp32"  # `auto` plans for a GPU, which picks bf16 or fp16
+    stored = DTYPE_BYTES.get(weight_dtype or "") or (4 if full or not mixed else 2)
+    c = 2 if mixed or stored == 2 else 4  # 16-bit weights compute in 16 bits, with autocast or without
+    # fp32 weights keep the residual stream fp32 under autocast (norms return their weight's dtype); peft's
+    # prepare_model_for_kbit_training upcasts a quantized model's norms and embeddings to fp32 too.
+    residual = 4 if quant_bits or stored == 4 else 2
+    # bitsandbytes layers return their input's dtype, so a quantized model's MLP runs in fp32 between matmuls.
+    return mixed, stored, {"compute": c, "mixed": mixed, "residual": residual, "elementwise": 4 if quant_bits else c}
+
+
+def _sizes(dims: ModelDims, num_labels: int | None) -> tuple:
+    """A decoder classifier's label count (else None), the output head's width, the parameters, the head's weight."""
+    classifier = num_labels if num_labels and dims.kind == "decoder" else None
+    h, outputs = dims.hidden_size, classifier or dims.vocab_size
+    base = parameter_count(dims)
+    if classifier:  # AutoModelForSequenceClassification: a head of `num_labels` rows instead of the vocabulary's
+        base += classifier * h - (0 if dims.tie_word_embeddings else dims.vocab_size * h)
+    head = h * outputs if dims.kind == "decoder" else 0  # the output head's weight, tied or not
+    return classifier, outputs, base, head
+
+
+def _per_device(shard: str, processes: int, gathered: float):
+    """What one device holds of weights, adapters, their copies, gradients, optimizer state and step buffers."""
+
+    def share(weights, adapters, copies, gradients, optimizer_bytes, step):
+        if shard in PARTITIONED:
+            gradients, optimizer_bytes, step = gradients / processes, optimizer_bytes / processes, step / processes
+        if shard in SHARDED:
+            # Sharded fp32 weights (FSDP's layout, not DeepSpeed's 16-bit ones) plus the layer being computed and the
+            # one prefetched (``gathered``, in the compute dtype); the gathered layers replace autocast's copies.
+            weights, adapters, copies = weights / processes + gathered, adapters / processes, 0
+        elif shard == "ddp" and processes > 1:
+            gradients *= 2  # DDP's reducer copies gradients into communication buckets of the same total size
+        return weights, adapters, copies, gradients, optimizer_bytes, step
+
+    return share
+
+
 def estimate(
     dims: ModelDims,
     *,
@@ -222,31 +283,26 @@ def estimate(
     modules_to_save=(),
     num_labels: int | None = None,
     loss_chunk: int = 0,
+    offload: str = "none",
+    offload_activations: bool = False,
+    attention: str = "sdpa",
     reference_copy: bool = False,
 ) -> MemoryEstimate:
     """Per-device training memory of one micro-batch step, by component, with the allocator's peak.
 
     ``weight_dtype`` is the dtype the base loads in (None: fp32 masters for full fine-tuning, the compute dtype for a
-    frozen base); ``num_labels`` makes a decoder a classifier, whose head has that many outputs; ``reference_copy``
-    adds a frozen copy of the weights (a preference objective's reference model under full fine-tuning).
+    frozen base); ``num_labels`` makes a decoder a classifier, whose head has that many outputs. ``offload`` moves
+    the `optimizer` state, or `all` of the sharded model state, to host memory (`host`); the device then keeps only
+    the layers being computed (`all`). ``reference_copy`` adds a frozen copy of the weights (a preference
+    objective's reference model under full fine-tuning), which stays on the device.
     """
     full = strategy in FULL_KINDS
     if strategy == "qlora" and quant_bits is None:
         quant_bits = 4
-    mixed = precision != "fp32"  # `auto` plans for a GPU, which picks bf16 or fp16
-    stored = DTYPE_BYTES.get(weight_dtype or "") or (4 if full or not mixed else 2)
-    c = 2 if mixed or stored == 2 else 4  # 16-bit weights compute in 16 bits, with autocast or without
-    # fp32 weights keep the residual stream fp32 under autocast (norms return their weight's dtype); peft's
-    # prepare_model_for_kbit_training upcasts a quantized model's norms and embeddings to fp32 too.
-    residual = 4 if quant_bits or stored == 4 else 2
-    # bitsandbytes layers return their input's dtype, so a quantized model's MLP runs in fp32 between matmuls.
-    types = {"compute": c, "mixed": mixed, "residual": residual, "elementwise": 4 if quant_bits else c}
-    classifier = num_labels if num_labels and dims.kind == "decoder" else None
-    layers, h, outputs = dims.num_hidden_layers, dims.hidden_size, classifier or dims.vocab_size
-    base, linears = parameter_count(dims), layer_linears(dims)
-    if classifier:  # AutoModelForSequenceClassification: a head of `num_labels` rows instead of the vocabulary's
-        base += classifier * h - (0 if dims.tie_word_embeddings else dims.vocab_size * h)
-    head = h * outputs if dims.kind == "decoder" else 0  # the output head's weight, tied or not
+    mixed, stored, types = _number_formats(full, precision, weight_dtype, quant_bits)
+    c = types["compute"]
+    classifier, outputs, base, head = _sizes(dims, num_labels)
+    layers, linears = dims.num_hidden_layers, layer_linears(dims)
 
     rank = lora_rank or 8
     targets = _targets(dims, lora_targets) if strategy in LORA_KINDS or strategy == "loha" else []
@@ -269,24 +325,25 @@ def estimate(
     frozen_copies = 2 * layer_linear_params / layers if mixed and stored == 4 and not full and not quant_bits else 0
     on_cuda = accelerator == "cuda"
     gradients, optimizer_bytes, step = _gradients_and_optimizer(optimizer, shapes, full, stored, trainable, on_cuda)
-    optimizer_bytes *= fraction
-    if shard in PARTITIONED:
-        gradients, optimizer_bytes, step = gradients / processes, optimizer_bytes / processes, step / processes
-    if shard in SHARDED:
-        # Sharded fp32 weights (FSDP's layout, not DeepSpeed's 16-bit ones) plus the layer being computed and the one
-        # prefetched, gathered in the compute dtype; the gathered layers replace autocast's copies.
-        gathered = 2 * layer_linear_params / layers * c
-        weights, adapters, copies = weights / processes + gathered, adapters / processes, 0
-    elif shard == "ddp" and processes > 1:
-        gradients *= 2  # DDP's reducer copies gradients into communication buckets of the same total size
+    gathered = 2 * layer_linear_params / layers * c
+    per_device = _per_device(shard, processes, gathered)
+    weights, adapters, copies, gradients, optimizer_bytes, step = per_device(
+        weights, adapters, copies, gradients, optimizer_bytes * fraction, step
+    )
+    # A frozen reference copy sits beside the trained weights for the whole run (no autocast copies: autocast caches
+    # only weights that train). Its forward runs without grad before the model's: the hidden states it returns
+    # (every layer's) and one layer's intermediates, then freed.
+    reference = weights if reference_copy else 0
+    hidden_states = (layers + 2) * micro_batch * seq_len * dims.hidden_size * types["residual"]
+    reference_forward = hidden_states if reference_copy else 0
+    state = _offloaded(
+        offload, gathered if shard in SHARDED else None, weights, adapters, gradients, optimizer_bytes, step
+    )
+    weights, adapters, gradients, optimizer_bytes, step, host = state
 
-    # A frozen reference copy sits beside the trained weights for the whole run. Its forward runs without grad
-    # before the model's: the hidden states it returns (every layer's) and one layer's intermediates, then freed.
-    reference = weights if reference_copy else 0  # no autocast copies: autocast caches only weights that train
-    reference_forward = (layers + 2) * micro_batch * seq_len * h * residual if reference_copy else 0
     resident = weights + adapters + adapter_copies + optimizer_bytes + reference
     trained_head = bool(classifier or len(saved) > (1 if set(modules_to_save or ()) & EMBEDDINGS else 0))
-    activations, logits, phases = step_activations(
+    activations, logits, phases, host_activations = step_activations(
         dims,
         types,
         full=full,
@@ -305,7 +362,10 @@ def estimate(
         copies=copies,
         gradients=gradients,
         loss_chunk=loss_chunk,
+        offload=offload_activations,
+        attention=attention,
     )
+    known_dtype = weight_dtype if weight_dtype in DTYPE_BYTES else None
     # cuBLAS and cuBLASLt keep 32 MiB workspaces each in PyTorch's allocator on Hopper (H200, torch 2.11).
     peak = resident + max(*phases, gradients + step, reference_forward) + (64 * 2**20 if on_cuda else 0)
     return MemoryEstimate(
@@ -318,10 +378,7 @@ def estimate(
         peak=round(peak),
         trainable_params=trainable,
         total_params=base + adapter_params,
-        dtypes=tuple(
-            state_dtypes(
-                strategy, precision, optimizer, weight_dtype if weight_dtype in DTYPE_BYTES else None, bool(saved)
-            ).items()
-        ),
+        dtypes=tuple(state_dtypes(strategy, precision, optimizer, known_dtype, bool(saved)).items()),
+        host=round(host + host_activations),
         reference=round(reference),
     )

@@ -32,7 +32,8 @@ class BasePlan(Section):
     spec: str | None = Field(description="name of the spec that builds the base")
     trust_remote_code: bool
     dtype: str
-    attention: str = Field("auto", description="attn_implementation; `auto` leaves it to transformers")
+    attention: str = Field("sdpa", description="attn_implementation, as resolved from `base.attention`")
+    attention_reason: str = Field("", description="why this attention implementation")
 
 
 class TokenizerPlan(Section):
@@ -66,6 +67,21 @@ class DataPlan(Section):
     chat_template: str | None
     label_column: str | None
     labels: tuple[str, ...] | None
+    # Which rows are read (see spec.datablocks.Data for each setting's meaning).
+    split: str = "train"
+    config: str | None = None
+    data_files: tuple[str, ...] | None = None
+    max_samples: int | None = None
+    min_length: int | None = None
+    workers: int = 1
+    loader_workers: int = 0
+    input_column: str | None = Field(None, description="instruction: an optional input column")
+    template_no_input: str | None = Field(None, description="the prompt template for rows whose input is empty")
+    role_key: str | None = None
+    content_key: str | None = None
+    roles: dict[str, str] | None = Field(None, description="chat: the data's role names to the template's")
+    chat_turns: bool = Field(False, description="instruction: prompt and response rendered as chat turns")
+    held_out: bool = Field(True, description="whether any rows are held out; false with `eval_split = 0%`")
 
 
 class StrategyPlan(Section):
@@ -118,6 +134,14 @@ class TrainPlan(Section):
     compile: bool
     gradient_checkpointing: bool
     loss_chunk: int  # positions per chunk of the output head in the loss; 0: the full logits at once
+    use_reentrant: bool = False
+    offload_activations: bool = False
+    tf32: bool = False
+    kernels: Literal["liger", "none"] = "none"
+    kernels_reason: str = ""
+    trackers: tuple[str, ...] | Literal["auto"] = "auto"
+    project: str = ""
+    run_name: str = ""
     micro_batch_size: int
     grad_accum: int
     effective_batch_size: int
@@ -132,6 +156,7 @@ class HardwarePlan(Section):
     device_memory_gib: float | None
     precision: Literal["bf16", "fp16", "fp32", "auto"]
     distributed: str
+    offload: Literal["none", "optimizer", "all"] = "none"
 
 
 class LauncherPlan(Section):
@@ -178,6 +203,10 @@ class MemoryPlan(Section):
     state_dtypes: dict[str, str] = Field(
         description="precision of the trained weights (`master_weights`), their `gradients` and the `optimizer_state`"
     )
+    host_gib: float | None = Field(
+        None, description="state each machine keeps in its host memory instead (`offload`, `offload_activations`)"
+    )
+    host_limit_gib: float | None = Field(None, description="memory of each machine, when the target states it")
 
 
 class EstimatePlan(Section):

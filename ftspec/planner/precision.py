@@ -6,7 +6,10 @@ from ..diagnostics import Diagnostic
 from ..spec.schema import PEFT_KINDS
 from .plan import Plan
 
+# The one table of precision names: the torch dtype of each training precision, and how Accelerate's
+# `mixed_precision` names it (`auto` is picked at launch; fp32 is no mixed precision).
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+ACCELERATE = {"bf16": "bf16", "fp16": "fp16", "fp32": "no"}
 
 
 def _trains_base_weights(plan: Plan) -> bool:
@@ -18,11 +21,29 @@ def _trains_base_weights(plan: Plan) -> bool:
     return bool(getattr(strategy, "modules_to_save", None)) or plan.spec.data.format == "classification"
 
 
+# bf16 autocast on a CPU with bf16 matrix units: 1.41x-1.55x fp32 at hidden size 512, 1.03x at 128, same losses
+# within 1e-4 (bench/cpu_options.py); below this width its casts cost about what the faster matmuls save.
+CPU_BF16_HIDDEN = 512
+
+
+def _cpu_auto(plan: Plan) -> tuple[Plan, str]:
+    """`auto` on a CPU: bf16 where the CPU has bf16 units (AVX512-BF16, AMX) and the model is wide enough to gain."""
+    dims = plan.inputs.model_dims
+    if not plan.inputs.hardware.bf16:
+        return plan, "fp32"
+    if dims is None or dims.hidden_size < CPU_BF16_HIDDEN:
+        width = "of unknown width" if dims is None else f"of hidden size {dims.hidden_size}"
+        note = f"precision: fp32, though this CPU has bf16 units: a model {width} gains too little from them"
+        return plan.note(note + f" (bf16 pays from hidden size {CPU_BF16_HIDDEN})"), "fp32"
+    note = f"precision: bf16 autocast on this CPU's bf16 units (hidden size {dims.hidden_size} >= {CPU_BF16_HIDDEN})"
+    return plan.note(note), "bf16"
+
+
 def decide_precision(plan: Plan) -> Plan:
     """bf16 where every device has it, fp16 on older GPUs, fp32 on CPU; `auto` when unknown until launch.
 
-    A CPU trains in bf16 only when asked: autocast pays there for larger models on CPUs with AVX512-BF16
-    or AMX (1.4x-1.55x at hidden size 512, 1.03x at 128 in bench/cpu_options.py) and changes the numerics.
+    A CPU trains in bf16 under `auto` only when it has bf16 units (a detected CPU's flags say so; the shipped `cpu`
+    target does not) and the model is at least CPU_BF16_HIDDEN wide: autocast pays there (bench/cpu_options.py).
 
     >>> from ftspec.planner.testing import plan_until
     >>> [plan_until('', decide_precision, target=t).hardware.precision for t in ("h100", "t4", "cpu")]
@@ -34,7 +55,9 @@ def decide_precision(plan: Plan) -> Plan:
     """
     profile, wanted = plan.inputs.hardware, plan.spec.train.precision
     if wanted == "auto":
-        if profile.accelerator == "any" or profile.bf16 is None:
+        if profile.accelerator == "cpu":
+            plan, precision = _cpu_auto(plan)
+        elif profile.accelerator == "any" or profile.bf16 is None:
             precision = "auto"
         elif profile.bf16:
             precision = "bf16"

@@ -5,8 +5,10 @@ from __future__ import annotations
 from ..diagnostics import Diagnostic
 from .memory import SHARDED
 from .plan import Plan
+from .precision import DTYPES
 
-STORAGE = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "auto": "bfloat16"}
+# A precision picked at launch stores in bfloat16, what the GPUs that shard weights have.
+STORAGE = {**DTYPES, "auto": "bfloat16"}
 
 
 def decide_sharded_quantization(plan: Plan) -> Plan:

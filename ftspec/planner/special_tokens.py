@@ -3,11 +3,13 @@
 FT801  chat-template tokens whose embedding rows the base never trained, under a strategy that cannot train them
 FT802  a tokenizer that produces ids beyond the model's embedding rows
 FT803  a prompt template that writes the BOS token the tokenizer adds already
+FT246  conversations left to the tokenizer's own chat template, which the base's tokenizer lacks
 FT807  a chat template whose end-of-turn token is not a token generation stops at
+FT808  a padding token that is the end-of-sequence token, with no other token of the tokenizer to pad with
 
-Fixed here instead of reported: a padding token equal to the end-of-sequence token (a distinct one of the
-tokenizer's own is chosen where there is one), and untrained chat tokens under LoRA or QLoRA (their rows
-train beside the adapter, through peft's `trainable_token_indices`).
+Fixed here instead of reported: a padding token equal to the end-of-sequence token where the tokenizer has a
+spare one (a padding or reserved token, else its unknown token), and untrained chat tokens under LoRA or QLoRA
+(their rows train beside the adapter, through peft's `trainable_token_indices`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .plan import Plan
 UNTRAINED = 1e-3  # a row whose norm is under this share of an ordinary row's was never trained
 SAMPLE_ROWS = 32  # ordinary rows read to learn what a trained row's norm is
 CONTENT = re.compile(r"content")
+SPARE = re.compile(r"pad|reserved", re.IGNORECASE)  # added tokens free to pad with (Llama 3's reserved ones)
 
 
 def _warning(code: str, message: str, span, help: str) -> Diagnostic:
@@ -82,6 +85,24 @@ def _chat_template(plan: Plan, files: BaseFiles) -> tuple[str | None, object]:
         key = "chat_template" if sources.setting("data", "chat_template") else "format"
         return plan.data.chat_template, sources.at("data", key)
     return files.chat_template(), sources.at("data", "format")
+
+
+def _no_template(plan: Plan, files: BaseFiles) -> Plan:
+    """FT246: conversations left to the tokenizer's own chat template, which this base's tokenizer lacks."""
+    turns = plan.data.format == "chat" or plan.data.chat_turns
+    if not turns or plan.data.chat_template is not None or files.chat_template() is not None:
+        return plan
+    sources = plan.inputs.sources
+    key = "chat_template" if sources.setting("data", "chat_template") else "format"
+    return plan.diagnose(
+        Diagnostic(
+            "FT246",
+            "conversations are rendered with the tokenizer's own chat template, but the base's tokenizer has none",
+            sources.at("data", key),
+            'name one: `chat_template = chatml` (or llama3, llama2, mistral, "qwen2.5", qwen3, gemma, "phi-3"),'
+            " the one the base was trained with if it was",
+        )
+    )
 
 
 def _oversized(plan: Plan, files: BaseFiles) -> Plan:
@@ -181,19 +202,48 @@ def _untrained(plan: Plan, files: BaseFiles, template: str, span) -> Plan:
     )
 
 
+def _overrides(plan: Plan, files: BaseFiles) -> Plan:
+    """FT245: an `eos_token` or `pad_token` the tokenizer does not have."""
+    for key in ("eos_token", "pad_token"):
+        text = getattr(plan.spec.tokenizer, key)
+        if text is None or files.token_id(text) is not None:
+            continue
+        owner = "tokenizer" if plan.tokenizer.source == "named" else "base's tokenizer"
+        plan = plan.diagnose(
+            Diagnostic(
+                "FT245",
+                f'`tokenizer.{key} = "{text}"` is not a token of the {owner}: it would be split into pieces',
+                plan.inputs.sources.at("tokenizer", key),
+                "name one of its tokens, e.g. one of " + _names(list(files.added_tokens())[:4]),
+            )
+        )
+    return plan
+
+
 def _padding(plan: Plan, files: BaseFiles, template: str | None) -> Plan:
-    """A padding token distinct from EOS where the tokenizer has a spare one; else say why EOS is safe."""
-    eos, pad = files.token("eos_token"), files.token("pad_token")
-    if plan.tokenizer.source == "train" or eos is None or (pad is not None and pad != eos):
+    """A padding token distinct from EOS where the tokenizer has a spare one; else FT808."""
+    eos, pad = plan.tokenizer.eos_token or files.token("eos_token"), files.token("pad_token")
+    if plan.tokenizer.source == "train" or plan.spec.tokenizer.pad_token is not None:
+        return plan
+    if eos is None or (pad is not None and pad != eos):
         return plan
     used = set(template_tokens(files, template)) if template else set()
-    spare = [t for t in files.added_tokens() if "pad" in t.lower() and t not in used and t != eos]
+    spare = [t for t in files.added_tokens() if SPARE.search(t) and t not in used and t != eos]
     unk = files.token("unk_token")
     choice = spare[0] if spare else (unk if unk and unk != eos else None)
     if choice is None:
-        return plan.note(
-            f"the padding token is the end-of-sequence token `{eos}`: harmless here, since padding is masked by "
-            "position, not by token id, so every `{eos}` keeps its loss".replace("{eos}", eos)
+        return plan.diagnose(
+            _warning(
+                "FT808",
+                f"the base's tokenizer pads with its end-of-sequence token `{eos}` and has no other token to pad "
+                f"with: this run still learns `{eos}` (train.py masks padding by position), but the tokenizer it "
+                f"saves pads with `{eos}`, and a trainer that masks padding by id (TRL's collator) would drop every "
+                f"`{eos}` from the loss: the model it tunes would never learn to stop",
+                plan.inputs.sources.at("base", "model"),
+                f'set `tokenizer.pad_token = "…"` to a token of the tokenizer that is not `{eos}` (padding never '
+                f"reaches the loss, so a rare one serves), or start from a base whose tokenizer has a padding or "
+                f"reserved token (ftspec pads with it)",
+            )
         )
     plan = plan.with_(tokenizer=plan.tokenizer.model_copy(update={"pad_token": choice}))
     return plan.note(
@@ -231,7 +281,9 @@ def decide_special_tokens(plan: Plan) -> Plan:
         return plan
     template, span = _chat_template(plan, files)
     plan = _oversized(plan, files)
+    plan = _no_template(plan, files)
     plan = _double_bos(plan, files)
+    plan = _overrides(plan, files)
     plan = _padding(plan, files, template)
     if template is not None:
         plan = _untrained(plan, files, template, span)

@@ -17,9 +17,15 @@ def decide_tokenizer(plan: Plan) -> Plan:
     'org/model'
     """
     spec, base = plan.spec, plan.base
+    eos, pad = spec.tokenizer.eos_token, spec.tokenizer.pad_token
     if spec.tokenizer.train:
         decided = TokenizerPlan(
-            source="train", model=None, path=None, vocab_size=spec.tokenizer.vocab_size, eos_token=EOS, pad_token=PAD
+            source="train",
+            model=None,
+            path=None,
+            vocab_size=spec.tokenizer.vocab_size,
+            eos_token=eos or EOS,
+            pad_token=pad or PAD,
         )
     elif spec.tokenizer.model is not None:
         decided = TokenizerPlan(
@@ -27,11 +33,11 @@ def decide_tokenizer(plan: Plan) -> Plan:
             model=spec.tokenizer.model,
             path=plan.inputs.tokenizer_dir,
             vocab_size=None,
-            eos_token=None,
-            pad_token=None,
+            eos_token=eos,
+            pad_token=pad,
         )
     else:
         decided = TokenizerPlan(
-            source="base", model=base.model, path=base.path, vocab_size=None, eos_token=None, pad_token=None
+            source="base", model=base.model, path=base.path, vocab_size=None, eos_token=eos, pad_token=pad
         )
     return plan.with_(tokenizer=decided)

@@ -18,6 +18,7 @@ import jinja2
 
 from ..planner.plan import Plan, plan_dict
 from . import pyliteral
+from .view import view
 
 TEMPLATES = Path(__file__).with_name("templates")
 LAUNCH = "accelerate launch --config_file accelerate_config.yaml train.py"
@@ -123,6 +124,7 @@ def context(plan: Plan, out_dir: Path) -> dict:
     return {
         "plan": planned,
         "objective": planned.get("objective"),  # None: supervised learning
+        "view": view(plan),
         "launch_command": LAUNCH,
         "plan_id": plan_id(plan),
         "node_scripts": node_scripts(plan, out_dir),
@@ -133,21 +135,29 @@ def context(plan: Plan, out_dir: Path) -> dict:
     }
 
 
-def render(plan: Plan, out_dir: Path) -> dict[str, str]:
-    """Every file of the output directory, by name, as text."""
-    env, ctx = environment(), context(plan, out_dir)
-    files = {
-        "train.py": env.get_template("train.py.j2").render(ctx),
-        "eval.py": env.get_template("eval.py.j2").render(ctx),
-        "accelerate_config.yaml": env.get_template("accelerate_config.yaml.j2").render(ctx),
-        "launch.sh": env.get_template("launch.sh.j2").render(ctx),
-        "README.md": env.get_template("README.md.j2").render(ctx),
-        "plan.json": json.dumps(ctx["plan"], indent=2, sort_keys=True) + "\n",
-    }
-    for name in plan.launcher.files:
-        files[name] = env.get_template(name + ".j2").render(ctx)
+def file_names(plan: Plan) -> list[str]:
+    """The files of the output directory, sorted."""
+    names = ["train.py", "eval.py", "accelerate_config.yaml", "launch.sh", "README.md", "plan.json", "chat.py"]
+    names += plan.launcher.files
     if plan.data.format != "classification":
         # A generative model is served by an existing engine (vLLM); a classifier has no server here.
-        files["serve.sh"] = env.get_template("serve.sh.j2").render(ctx)
-    files["chat.py"] = env.get_template("chat.py.j2").render(ctx)
-    return dict(sorted(files.items()))
+        names.append("serve.sh")
+    return sorted(names)
+
+
+def plan_json(plan: Plan, out_dir: Path) -> str:
+    """plan.json: the resolved plan, its paths relative to ``out_dir`` (also what `ftspec plan --json` prints)."""
+    return json.dumps(plan_dict(plan, out_dir), indent=2, sort_keys=True) + "\n"
+
+
+def render_file(plan: Plan, out_dir: Path, name: str, ctx: dict | None = None) -> str:
+    """One file of the output directory, as text."""
+    if name == "plan.json":
+        return plan_json(plan, out_dir)
+    return environment().get_template(name + ".j2").render(ctx or context(plan, out_dir))
+
+
+def render(plan: Plan, out_dir: Path) -> dict[str, str]:
+    """Every file of the output directory, by name, as text."""
+    ctx = context(plan, out_dir)
+    return {name: render_file(plan, out_dir, name, ctx) for name in file_names(plan)}

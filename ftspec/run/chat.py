@@ -1,6 +1,6 @@
 """`ftspec chat`: talk to the model of a spec's last run, through the run directory's chat.py.
 
-chat.py imports eval.py and train.py of that run, so questions reach the model with exactly the
+chat.py imports eval.py of that run (which stands alone), so questions reach the model with exactly the
 prompt or chat template it was trained with. This module only starts it: the training stack is
 imported by chat.py alone, when chat runs.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .. import api
 from ..cli.console import print_diagnostics, shown
-from ..render.files import render
+from ..render.files import render_file
 from .launch import environment, missing_stack
 
 
@@ -54,8 +54,7 @@ def chat(
             file=sys.stderr,
         )
         return 1
-    files = render(plan, run_dir)
-    api.write({name: files[name] for name in ("eval.py", "chat.py")}, run_dir)
+    api.write({name: render_file(plan, run_dir, name) for name in ("eval.py", "chat.py")}, run_dir)
     command = [sys.executable, "chat.py", *(["--compare"] if compare else [])]
     for prompt in prompts:
         command += ["--prompt", prompt]

@@ -23,13 +23,13 @@ from .. import api
 from ..cli.console import print_diagnostics, report, shown
 from ..diagnostics import Diagnostics, FtspecError
 from ..inputs.modelinfo import cached_file, hub_cache_choice
-from ..render.files import LAUNCH, render
+from ..render.files import render, render_file
+from ..render.view import OFFLINE, launch_environment
 from ..render.write import output_error
 from .messages import building_first, done, up_to_date
-from .provenance import RUN_FILE, changes, provenance, provenance_markdown, read_run
+from .provenance import RUN_FILE, STACK, changes, provenance, provenance_markdown, read_run
 from .rundir import RunLock, claim
 
-STACK = ("torch", "transformers", "peft", "accelerate", "datasets")
 # Lines the training stack prints that say nothing to a user (see STACK.md).
 NOISE = (
     "Failed to load CPU gemm_4bit_forward from kernels-community",
@@ -103,24 +103,36 @@ def offline_misses(plan) -> tuple[Diagnostics, bool]:
     return found, switch is None
 
 
+# What only ftspec's own runs add to a script's environment: quieter output under ftspec's progress.
+QUIET = {
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
 def environment(plan, offline: bool = False) -> dict[str, str]:
-    """The launch environment: offline when nothing needs the hub (or no hub answers), CPU process groups on CPU."""
+    """The environment ftspec starts the run directory's scripts in: the caller's, quieter, offline when no
+    hub answers (``offline``), with this Python's commands first on PATH (launch.sh's `accelerate`).
+
+    The run's own environment is launch.sh's (render.view.launch_environment): training executes launch.sh,
+    and eval.py and chat.py get the same variables here.
+    """
     env = dict(os.environ)
-    env.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    env.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if plan.offline or offline:
-        for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-            env.setdefault(name, "1")
-    if plan.hardware.accelerator == "cpu":
-        env["ACCELERATE_USE_CPU"] = "true"
+    for name, value in QUIET.items():
+        env.setdefault(name, value)
+    if offline:
+        for name, value in OFFLINE.items():
+            env.setdefault(name, value)
+    for _, variables in launch_environment(plan):
+        env.update(variables)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
 
 
-def launch(run_dir: Path, script: str, env: dict[str, str]) -> int:
-    """Run ``script`` under `accelerate launch` in ``run_dir``, streaming its output."""
-    command = [sys.executable, "-m", "accelerate.commands.launch", *LAUNCH.split()[2:-1], script]
-    return stream(command, run_dir, env)
+def launch(run_dir: Path, env: dict[str, str]) -> int:
+    """Train by executing the run directory's launch.sh, the command a user is given, streaming its output."""
+    return stream(["bash", str(run_dir / "launch.sh")], run_dir, env)
 
 
 def stream(command: list[str], run_dir: Path, env: dict[str, str]) -> int:
@@ -298,7 +310,7 @@ def train_in(result: api.Result, data, why: Because) -> bool | None:
         f"precision {plan.hardware.precision}){resuming}",
         flush=True,
     )
-    status = launch(run_dir, "train.py", environment(plan, why.offline))
+    status = launch(run_dir, environment(plan, why.offline))
     if status != 0:
         print(f"ftspec: training {plan.name} failed with exit code {status} (its output is above)", file=sys.stderr)
         # Should even this write fail (a full disk), run.json still says `running`: the next run resumes.
@@ -375,5 +387,5 @@ def evaluate(path: Path, overrides: tuple[str, ...] = (), target: str | None = "
     if misses:
         report(misses, result.sources, path)
         return 1
-    api.write({"eval.py": render(plan, plan.output.dir)["eval.py"]}, plan.output.dir)
+    api.write({"eval.py": render_file(plan, plan.output.dir, "eval.py")}, plan.output.dir)
     return run_eval(plan, offline)

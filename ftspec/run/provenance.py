@@ -16,20 +16,13 @@ from importlib import metadata
 from pathlib import Path
 
 from .. import __version__
+from ..hashing import file_hash
 from ..planner.plan import Plan, plan_dict
 
+# The training stack, the one list: `run` needs it installed, and records its versions.
 STACK = ("torch", "transformers", "peft", "accelerate", "datasets", "tokenizers", "bitsandbytes", "safetensors")
 RUN_FILE = "run.json"
 TEMPLATES = Path(__file__).resolve().parents[1] / "render" / "templates"
-
-
-def file_hash(path: Path) -> str:
-    """sha256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def versions() -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..diagnostics import Diagnostics
+from .data_combinations import check_data
 from .preference import check_objective
 from .schema import PEFT_KINDS, Percent, Spec
 from .validate import SourceMap
@@ -10,8 +11,17 @@ from .validate import SourceMap
 # Which column settings each data format reads.
 FORMAT_COLUMNS = {
     "text": ("text",),
-    "instruction": ("prompt", "response", "template", "train_on_prompt"),
-    "chat": ("messages", "chat_template", "train_on_prompt"),
+    "instruction": ("prompt", "input", "response", "template", "chat_template", "train_on_prompt"),
+    "chat": (
+        "messages",
+        "chat_template",
+        "train_on_prompt",
+        "role_key",
+        "content_key",
+        "user_role",
+        "assistant_role",
+        "system_role",
+    ),
     "classification": ("text", "label", "labels"),
     "preference": ("prompt", "template", "chat_template", "chosen", "rejected", "completion", "label"),
 }
@@ -26,7 +36,7 @@ TASK_METRICS = {
 }
 
 
-def check(spec: Spec, sources: SourceMap) -> Diagnostics:
+def impossible_combinations(spec: Spec, sources: SourceMap) -> Diagnostics:
     """All combination errors of a validated spec, in source order of their causes."""
     diags = Diagnostics()
     _base_and_strategy(spec, sources, diags)
@@ -38,6 +48,7 @@ def check(spec: Spec, sources: SourceMap) -> Diagnostics:
     _generation(spec, sources, diags)
     _percentages(spec, sources, diags)
     _launcher(spec, sources, diags)
+    check_data(spec, sources, diags)
     check_objective(spec, sources, diags)
     return diags
 
@@ -86,7 +97,8 @@ def _data_columns(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
                 sources.at("data", "format"),
                 f"add `{example}` to the `data` block",
             )
-    keys = ("prompt", "response", "template", "messages", "chat_template", "label", "labels", "text")
+    keys = ("prompt", "input", "response", "template", "messages", "chat_template", "label", "labels", "text")
+    keys += ("role_key", "content_key", "user_role", "assistant_role", "system_role")
     for key in (*keys, "chosen", "rejected", "completion"):
         if sources.setting("data", key) is not None and key not in FORMAT_COLUMNS[fmt]:
             users = [f for f, keys in FORMAT_COLUMNS.items() if key in keys]
@@ -177,7 +189,7 @@ def _architecture(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
     if kv is not None and strategy.architecture == "gpt2":
         diags.error(
             "FT210",
-            "`kv_heads` applies to `architecture = llama`; gpt2 has one key/value per head",
+            "`kv_heads` applies to `architecture = llama`, `qwen2` and `mistral`; gpt2 has one key/value per head",
             sources.at("strategy", "kv_heads"),
             "remove `kv_heads`",
         )
@@ -262,18 +274,17 @@ def _percentages(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
     """Shares of something must lie between none and all of it."""
     strategy = spec.strategy
     cases = [
-        # A held-out share of 0% leaves nothing to evaluate, of 100% nothing to train on.
+        # A held-out share of 100% leaves nothing to train on; 0% holds nothing out (see data_combinations).
         ("data", "eval_split", spec.data.eval_split, False),
         ("train", "warmup", spec.train.warmup, True),
         ("strategy", "warmup", getattr(strategy, "warmup", None), True),
         ("strategy", "final", getattr(strategy, "final", None), True),
     ]
-    for block, key, value, inclusive in cases:
+    for block, key, value, all_of_it in cases:
         if not isinstance(value, Percent):
             continue
-        inside = 0 <= value.value <= 100 if inclusive else 0 < value.value < 100
-        if not inside:
-            bounds = "from 0% to 100%" if inclusive else "more than 0% and less than 100%"
+        if not (0 <= value.value <= 100 if all_of_it else 0 <= value.value < 100):
+            bounds = "from 0% to 100%" if all_of_it else "from 0% to less than 100%"
             diags.error("FT106", f"`{block}.{key}` must be {bounds}, found {value}", sources.at(block, key))
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..diagnostics import Diagnostic, Diagnostics, Span, closest
 from .ast import Document
-from .combinations import check
+from .combinations import impossible_combinations
 from .compose import extend, override
 from .lower import lower, lower_value
 from .parser import parse
@@ -168,7 +168,7 @@ def load(
     loaded = Loaded(path, spec, sources, texts, files, diags, tuple(overrides))
     if spec is None:
         return loaded
-    diags.extend(check(spec, sources))
+    diags.extend(impossible_combinations(spec, sources))
     _resolve_data(loaded)
     _resolve_base(loaded, (*_stack, path), buffers)
     _resolve_tokenizer(loaded)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import sys
 from functools import lru_cache
 from pathlib import Path
 
+import lark as lark_package
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
@@ -75,11 +79,31 @@ class _Brackets:
             yield token
 
 
+def cache_file(grammar: str) -> str | bool:
+    """Where Lark keeps the built parse tables for this grammar, or False when there is nowhere to keep them.
+
+    Building the LALR tables costs a cold `ftspec check` more than parsing a spec does; Lark pickles them and
+    checks the grammar's hash, its options and its own version on loading, rebuilding on any mismatch or
+    damaged file. The file lives in the user's cache directory (not the shared temporary one: a pickle is
+    code), named by the grammar's hash so that two checkouts with different grammars do not take turns.
+    """
+    try:
+        folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ftspec"
+        folder.mkdir(parents=True, exist_ok=True)
+    except (OSError, RuntimeError):  # no home directory, or a read-only one: build the tables each time
+        return False
+    digest = hashlib.sha256(grammar.encode("utf-8")).hexdigest()[:16]
+    python = f"{sys.version_info[0]}{sys.version_info[1]}"
+    return str(folder / f"parser-{digest}-lark{lark_package.__version__}-py{python}.pickle")
+
+
 @lru_cache(maxsize=1)
 def _parser() -> tuple[Lark, _Brackets]:
     postlex = _Brackets()
+    grammar = grammar_path().read_text(encoding="utf-8")
     lark = Lark(
-        grammar_path().read_text(encoding="utf-8"),
+        grammar,
+        cache=cache_file(grammar),
         start=["document", "value_only"],
         parser="lalr",
         lexer="contextual",

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from .datablocks import CHAT_TEMPLATE_NAMES, Data  # noqa: F401
 from .objectives import OBJECTIVES, REFERENCED_KINDS, Dpo, Kto, Objective, Orpo, Simpo  # noqa: F401
 from .strategies import (  # noqa: F401  (re-exported: the schema is one namespace to its readers)
     IA3,
@@ -40,43 +41,9 @@ class Base(Block):
     )
     attention: Literal["auto", "eager", "sdpa", "flash_attention_2", "flex_attention"] = Field(
         "auto",
-        description="attention kernel; `auto`: eager for a base that soft-caps attention, else transformers' choice",
+        description="attention kernel; `auto`: flash_attention_2 on a GPU target with fp16/bf16 that has `flash_attn`"
+        " installed (`hardware.installed`), eager for a base that soft-caps attention without it, else sdpa",
     )
-
-
-class Data(Block):
-    """Where the examples come from and how they become tokens."""
-
-    train: str = Field(description="a local file or glob (jsonl, json, csv, parquet, txt), or `hub:owner/name`")
-    eval: str | None = Field(None, description="a held-out file; excludes `eval_split`")
-    eval_split: Percent | None = Field(None, description="share of `train` held out for evaluation")
-    revision: str | None = Field(None, description="revision of a `hub:` dataset")
-    format: Literal["text", "instruction", "chat", "classification", "preference"] = Field(
-        "text", description="what a row is; `preference`: a prompt with a better and a worse answer (an `objective`)"
-    )
-    max_length: int = Field(512, ge=8, le=1_048_576, description="tokens per training sequence; see `overlong`")
-    overlong: Literal["cut", "drop", "error"] = Field(
-        "cut", description="an example longer than `max_length`: cut at it, dropped, or an error (not `text`)"
-    )
-    packing: bool | None = Field(None, description="pack short examples into full sequences")
-    shuffle_seed: int | None = Field(None, ge=0, le=2**32 - 1, description="seed of the data order")
-    text: str | None = Field(None, description="text column (`text`, `classification`)")
-    prompt: str | None = Field(
-        None,
-        description="prompt column (`instruction`, `preference`: without it, `chosen`/`rejected` are conversations)",
-    )
-    response: str | None = Field(None, description="response column (`instruction`)")
-    template: str | None = Field(None, description="prompt template: `alpaca`, `plain`, or a string with `{column}`s")
-    train_on_prompt: bool = Field(False, description="also compute the loss on prompt tokens (`instruction`, `chat`)")
-    messages: str | None = Field(None, description="column of role/content lists (`chat`)")
-    chat_template: str | None = Field(None, description="`chatml`, `llama3`, or a Jinja chat template")
-    chosen: str | None = Field(None, description="column of the preferred answer or conversation (`preference`)")
-    rejected: str | None = Field(None, description="column of the worse answer or conversation (`preference`)")
-    completion: str | None = Field(None, description="answer column of unpaired rows (`preference` with `kto`)")
-    label: str | None = Field(
-        None, description="label column (`classification`; with `kto`, true for a desirable answer)"
-    )
-    labels: list[str] | None = Field(None, min_length=2, description="the label set, in order (`classification`)")
 
 
 class Tokenizer(Block):
@@ -85,6 +52,13 @@ class Tokenizer(Block):
     train: bool = Field(False, description="learn a byte-level BPE vocabulary from `data.train`")
     vocab_size: int = Field(8192, ge=256, le=1_048_576, description="vocabulary size to learn")
     model: str | None = Field(None, description="a hub id or directory to take the tokenizer from")
+    eos_token: str | None = Field(
+        None, description="the end-of-sequence token, a token of the tokenizer (closes every example)"
+    )
+    pad_token: str | None = Field(None, description="the padding token, a token of the tokenizer")
+
+
+TRACKERS = ("tensorboard", "wandb", "mlflow", "comet_ml", "aim", "clearml", "dvclive", "trackio")
 
 
 class Train(Block):
@@ -97,7 +71,7 @@ class Train(Block):
         8, ge=1, le=1_000_000, description="examples per step across all devices, before accumulation"
     )
     grad_accum: int = Field(1, ge=1, le=100_000, description="steps accumulated into one optimizer step")
-    optimizer: Literal["adamw", "adamw_8bit", "paged_adamw_8bit", "adafactor", "sgd"] = Field(
+    optimizer: Literal["adamw", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "adafactor", "sgd"] = Field(
         "adamw", description="optimizer"
     )
     scheduler: Literal[
@@ -111,6 +85,25 @@ class Train(Block):
         description="bf16 where the GPUs have it, else fp16, else fp32 (fp32 on a CPU, where bf16 must be asked for)",
     )
     gradient_checkpointing: bool | Literal["auto"] = Field("auto", description="recompute activations to save memory")
+    use_reentrant: bool = Field(
+        False, description="gradient checkpointing through torch's reentrant implementation (the older one)"
+    )
+    offload_activations: bool = Field(
+        False,
+        description="keep the tensors saved for backward in host memory (`torch.autograd.graph.save_on_cpu`), "
+        "for long context on GPUs",
+    )
+    tf32: bool = Field(False, description="TensorFloat-32 matmuls and convolutions on Ampere and newer GPUs")
+    kernels: Literal["auto", "liger", "none"] = Field(
+        "auto",
+        description="fused kernels: `liger` patches Liger-Kernel's RMSNorm, RoPE and SwiGLU into the model; `auto` "
+        "uses it on a GPU target that has `liger_kernel` installed (`hardware.installed`) for a family it supports",
+    )
+    trackers: list[Literal[TRACKERS]] | Literal["auto"] = Field(  # type: ignore[valid-type]
+        "auto", description="experiment trackers Accelerate logs to; `auto`: TensorBoard when installed; `[]`: none"
+    )
+    project: str | None = Field(None, description="the trackers' project (experiment) name; the spec's name if unset")
+    run_name: str | None = Field(None, description="the trackers' run name; the spec's name if unset")
     seed: int = Field(42, ge=0, le=2**32 - 1, description="seed of initialisation, dropout and data order")
     log_every: int = Field(10, ge=1, description="optimizer steps between two log lines")
     compile: bool = Field(False, description="compile the model with torch.compile")
@@ -176,6 +169,15 @@ class Hardware(Block):
     processes: int | None = Field(None, ge=1, le=1024, description="processes per machine on a CPU target")
     distributed: Literal["auto", "none", "ddp", "fsdp", "zero2", "zero3"] = Field(
         "auto", description="how work is spread over devices"
+    )
+    offload: Literal["none", "optimizer", "all"] = Field(
+        "none",
+        description="model state kept in host memory: the `optimizer` state (DeepSpeed ZeRO-2/3), or `all` of "
+        "weights, gradients and optimizer state (FSDP, ZeRO-3); `auto` distribution then picks ZeRO",
+    )
+    host_memory: Size | None = Field(None, description="memory of each machine, checked against what `offload` moves")
+    installed: list[Literal["flash_attn", "liger_kernel"]] | None = Field(
+        None, description="optional kernel packages the target has installed, for the `auto` choices (detected at run)"
     )
     launcher: Literal["auto", "none", "slurm", "kubernetes", "skypilot"] = Field(
         "auto",

@@ -103,12 +103,14 @@ class Scratch(Block):
     """A new model with random weights, shaped by these hyper-parameters."""
 
     kind: Literal["scratch"] = "scratch"
-    architecture: Literal["llama", "gpt2"] = Field("llama", description="model family")
+    architecture: Literal["llama", "qwen2", "mistral", "gpt2"] = Field(
+        "llama", description="model family: qwen2 is llama with q/k/v biases, mistral adds a sliding window"
+    )
     hidden_size: int = Field(256, ge=8, le=65536, description="width of the residual stream")
     layers: int = Field(4, ge=1, le=1024, description="transformer blocks")
     heads: int = Field(4, ge=1, le=1024, description="attention heads")
     kv_heads: int | None = Field(
-        None, ge=1, le=1024, description="key/value heads (llama; fewer than `heads` is grouped-query attention)"
+        None, ge=1, le=1024, description="key/value heads (not gpt2; fewer than `heads` is grouped-query attention)"
     )
     intermediate_size: int | None = Field(None, ge=8, description="feed-forward width")
     context: int | None = Field(None, ge=8, le=1_048_576, description="positions the model handles")

@@ -8,10 +8,15 @@ set -euo pipefail
 cd "$(dirname "$0")"
 # A fresh store for every round of the rendezvous: the shared one keeps the addresses of the
 # workers that were lost, and the restarted group would try to reach them.
+# The machines meet through torchrun's c10d rendezvous, which also re-forms the group when one is
+# lost; --rdzv_backend is passed below, as Accelerate reads no rdzv_backend from its config file (its
+# command line's default, static, would reuse one store). Machine 0 hosts it, whichever starts first.
 export TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1
 exec accelerate launch --config_file accelerate_config.yaml \
   --machine_rank "${MACHINE_RANK:?set by the launcher}" \
   --main_process_ip "${MAIN_PROCESS_IP:?set by the launcher}" \
   --main_process_port "${MAIN_PROCESS_PORT:-29500}" \
+  --rdzv_backend c10d \
+  --rdzv_conf "is_host=$((MACHINE_RANK == 0))" \
   --max_restarts 3 \
   train.py "$@"

@@ -13,6 +13,7 @@ Relative paths below start from this file's directory.
 
 import hashlib
 import importlib.util
+import itertools
 import json
 import math
 import random
@@ -48,6 +49,8 @@ BASE_REVISION = None
 TRUST_REMOTE_CODE = False
 # The dtype the base weights load in.
 BASE_DTYPE = torch.float32
+# The attention kernel (plan.json says why this one); packed examples never attend to each other with it.
+ATTENTION = "sdpa"
 
 # --- Tokenizer -----------------------------------------------------------------
 # The base model's own tokenizer.
@@ -55,8 +58,17 @@ TOKENIZER = BASE_MODEL
 
 # --- Data ----------------------------------------------------------------------
 DATA_LOADER = "csv"
-TRAIN_FILES = [HERE / path for path in ["../../data/clinic/feedback.csv"]]
-EVAL_FILES = [HERE / path for path in ["../../data/clinic/feedback-test.csv"]]
+TRAIN_FILES = [HERE / "../../data/clinic/feedback.csv"]
+EVAL_FILES = [HERE / "../../data/clinic/feedback-test.csv"]
+# The split read, with an optional slice of rows or percentages ("train[:20%]").
+SPLIT = "train"
+# At most this many rows of the split, the first ones in file order (None: all).
+MAX_SAMPLES = None
+# Examples of fewer tokens than this are dropped (None: none are).
+MIN_LENGTH = None
+# Processes that tokenise the rows, and worker processes of each data loader (0: the training process).
+WORKERS = 1
+LOADER_WORKERS = 0
 TEXT_COLUMN = "comment"
 LABEL_COLUMN = "sentiment"
 LABELS = ["negative", "neutral", "positive"]
@@ -83,11 +95,11 @@ MERGE = False
 SEED = 7
 EPOCHS = 6
 LEARNING_RATE = 0.002
-# Rows per process per forward pass; the effective batch is
-# MICRO_BATCH_SIZE x GRAD_ACCUM x processes = 16.
+# Rows per process per forward pass, and micro-batches per optimizer step on the planned processes.
 MICRO_BATCH_SIZE = 16
 GRAD_ACCUM = 1
-# Rows per optimizer step: on another number of processes, GRAD_ACCUM adapts to keep it.
+# Rows per optimizer step, MICRO_BATCH_SIZE x GRAD_ACCUM x processes: on another number of
+# processes, GRAD_ACCUM adapts to keep it.
 EFFECTIVE_BATCH_SIZE = 16
 SCHEDULER = "cosine"
 # Warm-up as a share of the optimizer steps.
@@ -98,6 +110,12 @@ MAX_GRAD_NORM = 1.0
 # Mixed precision is picked at launch: bf16 where the GPU has it, else fp16, else none.
 MIXED_PRECISION = None
 GRADIENT_CHECKPOINTING = False
+# Checkpointing through torch's reentrant implementation (the older one) or the non-reentrant one.
+USE_REENTRANT = False
+# None: TensorBoard when it is installed.
+TRACKERS = None
+PROJECT = "patient-feedback"
+RUN_NAME = "patient-feedback"
 COMPILE = False
 LOG_EVERY = 10
 EVALS_PER_EPOCH = 2
@@ -112,7 +130,7 @@ SAVE_EVERY = None
 # Checkpoints kept; older ones are deleted.
 KEEP_LAST = 2
 # Identifies this plan: a checkpoint written for another plan is never resumed.
-PLAN_ID = "ad744f5e2294fbbc"
+PLAN_ID = "a8130514892905a3"
 # A checkpoint is resumed only by a run with the same constants, data and base (see run_identity);
 # these constants do not change the trained weights, so editing them keeps the checkpoints.
 NOT_IDENTITY = (
@@ -125,7 +143,10 @@ NOT_IDENTITY = (
     "METRICS_FILE",
     "MODEL_DIR",
     "NOT_IDENTITY",
+    "PROJECT",
+    "RUN_NAME",
     "SAVE_EVERY",
+    "TRACKERS",
 )
 # File hashes by size and modification time, so an unchanged file is not read again.
 HASH_CACHE = CHECKPOINT_DIR / "file-hashes.json"
@@ -138,10 +159,26 @@ def pick_precision():
     return "no"
 
 
+def check_inputs():
+    """Stop at once, naming the constant to change, when a file this script reads is not there
+    (relative paths start from this script's folder), rather than minutes later in the stack."""
+    named = []
+    named += [("TRAIN_FILES", path) for path in TRAIN_FILES]
+    named += [("EVAL_FILES", path) for path in EVAL_FILES]
+    for name, path in named:
+        if not path.exists():
+            raise SystemExit(
+                f"{Path(__file__).name}: {path} does not exist. {name} names it, relative to "
+                f"{HERE}: set {name} to where it is now"
+            )
+
+
 def load_rows():
     """The training and held-out rows, split the same way on every run."""
     files = [str(path) for path in TRAIN_FILES]
-    rows = load_dataset(DATA_LOADER, data_files=files, split="train")
+    rows = load_dataset(DATA_LOADER, data_files=files, split=SPLIT)
+    if MAX_SAMPLES is not None:
+        rows = rows.select(range(min(MAX_SAMPLES, len(rows))))
     eval_files = [str(path) for path in EVAL_FILES]
     held_out = load_dataset(DATA_LOADER, data_files=eval_files, split="train")
     return rows, held_out
@@ -169,11 +206,15 @@ def collate(rows, pad_id):
 def encode_all(rows, tokenizer):
     """Tokenise every row (cached by datasets between runs) and form training rows."""
     kwargs = {"tokenizer": tokenizer}
-    encoded = rows.map(encode, fn_kwargs=kwargs, remove_columns=rows.column_names)
+    encoded = rows.map(
+        encode, fn_kwargs=kwargs, remove_columns=rows.column_names, num_proc=WORKERS
+    )
+    if MIN_LENGTH is not None:
+        encoded = encoded.filter(lambda ex: len(ex["input_ids"]) >= MIN_LENGTH)
     return encoded.to_list()
 
 
-def load_tokenizer(train_rows):
+def load_tokenizer():
     """The tokenizer, with a padding token."""
     tokenizer = AutoTokenizer.from_pretrained(
         TOKENIZER, revision=BASE_REVISION, trust_remote_code=TRUST_REMOTE_CODE
@@ -190,6 +231,7 @@ def load_base(dtype, **options):
         revision=BASE_REVISION,
         dtype=dtype,
         trust_remote_code=TRUST_REMOTE_CODE,
+        attn_implementation=ATTENTION,
         num_labels=len(LABELS),
         id2label=dict(enumerate(LABELS)),
         label2id={label: index for index, label in enumerate(LABELS)},
@@ -203,7 +245,9 @@ def build_model(tokenizer):
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     if GRADIENT_CHECKPOINTING:
-        model.gradient_checkpointing_enable()
+        model.gradient_checkpointing_enable(
+            gradient_checkpointing_kwargs={"use_reentrant": USE_REENTRANT},
+        )
         model.enable_input_require_grads()
     # peft asks transformers a deprecated question here; the FutureWarning is not for us.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
@@ -331,12 +375,6 @@ def row_losses(model, batch):
     ).logits
     losses = F.cross_entropy(logits.float(), batch["labels"], reduction="none")
     return losses, torch.ones_like(batch["labels"])
-
-
-def summed_loss(model, batch):
-    """The batch's summed loss and the number of examples it counts."""
-    losses, counts = row_losses(model, batch)
-    return losses.sum(), counts.sum()
 
 
 @torch.no_grad()
@@ -494,48 +532,208 @@ def write_metrics(record, accelerator):
     accelerator.log(values, step=record["step"])
 
 
-def main():
-    tensorboard = importlib.util.find_spec("tensorboard") is not None
+def make_accelerator():
+    """The Accelerator, with seeded data order and the experiment trackers (TensorBoard when it is installed)."""
+    trackers = TRACKERS
+    if trackers is None:
+        tensorboard = importlib.util.find_spec("tensorboard") is not None
+        trackers = ["tensorboard"] if tensorboard else []
     # Seedable samplers make an epoch's order a function of the seed and the epoch (resumable).
     loading = DataLoaderConfiguration(use_seedable_sampler=True)
-    accelerator = Accelerator(
+    return Accelerator(
         mixed_precision=MIXED_PRECISION or pick_precision(),
         gradient_accumulation_steps=GRAD_ACCUM,
         dataloader_config=loading,
-        log_with="tensorboard" if tensorboard else None,
+        log_with=trackers or None,
         project_dir=METRICS_FILE.parent,
     )
+
+
+def start_trackers(accelerator):
+    """Each tracker names the run after the spec; W&B writes its files beside the metrics."""
+    options = {
+        "wandb": {"name": RUN_NAME, "dir": str(METRICS_FILE.parent)},
+        "mlflow": {"run_name": RUN_NAME},
+    }
+    accelerator.init_trackers(PROJECT, init_kwargs=options)
+
+
+def load_data(accelerator):
+    """The tokenizer and the training and held-out loaders."""
+    train_rows, eval_rows = load_rows()
+    tokenizer = load_tokenizer()
+    with accelerator.main_process_first():
+        train_set = encode_all(train_rows, tokenizer)
+        eval_set = encode_all(eval_rows, tokenizer)
+    sizes = f"{len(train_set)} training sequences, {len(eval_set)} held out"
+    accelerator.print(f"data: {sizes}")
+    collate_fn = partial(collate, pad_id=tokenizer.pad_token_id)
+    lengths = [len(row["input_ids"]) for row in train_set]
+    order = LengthGroupedSampler(lengths, MICRO_BATCH_SIZE, SHUFFLE_SEED)
+    train_loader = DataLoader(
+        train_set,
+        MICRO_BATCH_SIZE,
+        sampler=order,
+        collate_fn=collate_fn,
+        num_workers=LOADER_WORKERS,
+    )
+    eval_loader = DataLoader(eval_set, MICRO_BATCH_SIZE, collate_fn=collate_fn)
+    return tokenizer, train_loader, eval_loader
+
+
+def resume(accelerator):
+    """This run's identity, and the step, epoch and micro-batches of the epoch to go on from: those of
+    the newest intact checkpoint of this identity, else the start (with an empty metrics file)."""
+    # The main process (lead) reads files and checkpoints once; every process gets the answer.
+    lead, log = accelerator.is_main_process, accelerator.print
+    identity = broadcast_object_list([run_identity() if lead else None])[0]
+    resumed = broadcast_object_list([resume_point(identity, log) if lead else None])[0]
+    if not resumed:
+        if lead:
+            METRICS_FILE.parent.mkdir(parents=True, exist_ok=True)
+            METRICS_FILE.write_text("")
+        return identity, 0, 0, 0
+    directory, progress = resumed
+    accelerator.load_state(directory)
+    seen = epoch_position(progress, accelerator.num_processes)
+    step, epoch = progress["step"], progress["epoch"]
+    log(f"resuming from {directory.name}: step {step}, epoch {epoch + 1}")
+    return identity, step, epoch, seen
+
+
+def train_step(model, group, optimizer, accelerator, step):
+    """One optimizer step over the micro-batches of ``group``: this process's summed loss and the
+    examples it counts."""
+    processes = accelerator.num_processes
+    grad_accum = accelerator.gradient_accumulation_steps
+    # The loss of an optimizer step is the mean over every counted example of the
+    # step, on every process, however the micro-batches divide them.
+    counted = torch.tensor(
+        sum(len(batch["labels"]) for batch in group), device=accelerator.device
+    )
+    step_count = accelerator.reduce(counted, "sum").clamp(min=1)
+    step_loss = torch.zeros((), device=accelerator.device)
+    for batch in group:
+        # accumulate() syncs gradients on the step's last micro-batch only.
+        # autocast: the model's forward has it; a chunked loss's head runs outside it.
+        with accelerator.accumulate(model), accelerator.autocast():
+            loss = row_losses(model, batch)[0].sum()
+            # backward() divides by grad_accum and processes average: undo both.
+            objective = loss * processes * grad_accum / step_count
+            accelerator.backward(objective)
+        step_loss += loss.detach()
+    total = accelerator.reduce(step_loss)
+    if not torch.isfinite(total):
+        # Stop before the optimizer applies it: the weights and checkpoints stay good.
+        raise SystemExit(
+            f"the loss is {total.item()} at step {step + 1}: training stopped; "
+            f"the last good checkpoint is in {CHECKPOINT_DIR}"
+        )
+    if MAX_GRAD_NORM > 0:
+        accelerator.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return step_loss.item(), counted.item()
+
+
+def schedule(train_loader, processes, grad_accum):
+    """Optimizer steps in all and epochs, and steps between held-out evaluations, on ``processes``."""
+    batches_per_process = math.ceil(len(train_loader) / processes)
+    steps_per_epoch = math.ceil(batches_per_process / grad_accum)
+    total_steps, epochs = steps_per_epoch * EPOCHS, EPOCHS
+    return total_steps, epochs, max(steps_per_epoch // EVALS_PER_EPOCH, 1)
+
+
+def parameters(model):
+    """How many parameters the model has, and how many of them train."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    everything = sum(p.numel() for p in model.parameters())
+    return f"{everything:,} parameters, {trainable:,} trained"
+
+
+def new_window():
+    """Sums over the optimizer steps since the last log line, and when they began."""
+    return {"loss": 0.0, "counted": 0, "tokens": 0, "started": time.perf_counter()}
+
+
+def log_window(accelerator, window, step, total_steps, epoch, minutes_left):
+    """Print and write the window's loss and throughput, summed over every process (so the log
+    shows the whole step, not one shard)."""
+    elapsed = time.perf_counter() - window["started"]
+    sums = [window["loss"], window["counted"], window["tokens"]]
+    sums = torch.tensor(sums, dtype=torch.float64, device=accelerator.device)
+    summed, counted, tokens = accelerator.reduce(sums).tolist()
+    record = {
+        "step": step,
+        "epoch": epoch,
+        "loss": summed / max(counted, 1),
+        "learning_rate": window["learning_rate"],
+        "tokens_per_s": tokens / elapsed,
+        # What the loss was taken over, and the window's time: effective throughput.
+        "examples": int(counted),
+        "seconds": elapsed,
+    }
+    accelerator.print(
+        f"step {step}/{total_steps} | epoch {epoch} | loss {record['loss']:.4f}"
+        f" | lr {record['learning_rate']:.2e} | {record['tokens_per_s']:,.0f} tokens/s"
+        f" | ~{minutes_left:.1f} min left"
+    )
+    write_metrics(record, accelerator)
+
+
+def log_held_out(accelerator, model, loader, step, what):
+    """The held-out loss, printed after ``what`` and written to the metrics."""
+    eval_loss = evaluate(model, loader, accelerator)
+    accelerator.print(f"{what} {eval_loss:.4f}")
+    write_metrics({"step": step, "eval_loss": eval_loss}, accelerator)
+    return eval_loss
+
+
+def save_trained(accelerator, model, tokenizer):
+    """Write the trained model (the adapter, and the merged model when MERGE), whole or not at all."""
+    log = accelerator.print
+    accelerator.wait_for_everyone()
+    # Every process takes part in gathering the weights (they may be sharded); one writes them.
+    state_dict = accelerator.get_state_dict(model)
+    if not accelerator.is_main_process:
+        return
+    trained = accelerator.unwrap_model(model)
+
+    def save_adapter(directory):
+        trained.save_pretrained(directory, state_dict=state_dict)
+        tokenizer.save_pretrained(directory)
+
+    save_atomically(ADAPTER_DIR, save_adapter)
+    log(f"saved the adapter to {ADAPTER_DIR}")
+    if MERGE:
+        # Merge into the full-precision base: merging into a quantized base is not exact.
+        merged = PeftModel.from_pretrained(load_base(torch.float32), ADAPTER_DIR)
+        merged = merged.merge_and_unload()
+
+        def save_merged(directory):
+            merged.save_pretrained(directory)
+            tokenizer.save_pretrained(directory)
+
+        save_atomically(MODEL_DIR, save_merged)
+        log(f"saved the merged model to {MODEL_DIR}")
+
+
+def main():
+    check_inputs()
+    accelerator = make_accelerator()
     set_seed(SEED)
     log = accelerator.print
     rank, processes = accelerator.process_index, accelerator.num_processes
     grad_accum = accumulation_steps(processes)
     accelerator.gradient_accumulation_steps = grad_accum
     print(f"process {rank + 1} of {processes} on {accelerator.device}", flush=True)
+    tokenizer, train_loader, eval_loader = load_data(accelerator)
 
-    train_rows, eval_rows = load_rows()
-    tokenizer = load_tokenizer(train_rows)
-    with accelerator.main_process_first():
-        train_set = encode_all(train_rows, tokenizer)
-        eval_set = encode_all(eval_rows, tokenizer)
-    log(f"data: {len(train_set)} training sequences, {len(eval_set)} held out")
-    collate_fn = partial(collate, pad_id=tokenizer.pad_token_id)
-    lengths = [len(row["input_ids"]) for row in train_set]
-    order = LengthGroupedSampler(lengths, MICRO_BATCH_SIZE, SHUFFLE_SEED)
-    train_loader = DataLoader(
-        train_set, MICRO_BATCH_SIZE, sampler=order, collate_fn=collate_fn
-    )
-    eval_loader = DataLoader(eval_set, MICRO_BATCH_SIZE, collate_fn=collate_fn)
-
-    batches_per_process = math.ceil(len(train_loader) / accelerator.num_processes)
-    steps_per_epoch = math.ceil(batches_per_process / grad_accum)
-    total_steps, epochs = steps_per_epoch * EPOCHS, EPOCHS
+    total_steps, epochs, eval_every = schedule(train_loader, processes, grad_accum)
     warmup_steps = int(WARMUP_RATIO * total_steps)
-    eval_every = max(steps_per_epoch // EVALS_PER_EPOCH, 1)
 
     model = build_model(tokenizer)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    everything = sum(p.numel() for p in model.parameters())
-    log(f"model: {everything:,} parameters, {trainable:,} trained")
+    log(f"model: {parameters(model)}")
     if COMPILE:
         model = torch.compile(model)
     optimizer = make_optimizer(model)
@@ -549,35 +747,18 @@ def main():
     model, optimizer, train_loader, eval_loader = accelerator.prepare(
         model, optimizer, train_loader, eval_loader
     )
-
     accelerator.register_for_checkpointing(scheduler)
-    step, epoch, seen = 0, 0, 0
-    # The main process (lead) reads files and checkpoints once; every process gets the answer.
-    lead = accelerator.is_main_process
-    identity = broadcast_object_list([run_identity() if lead else None])[0]
-    resumed = broadcast_object_list([resume_point(identity, log) if lead else None])[0]
-    if resumed:
-        directory, progress = resumed
-        accelerator.load_state(directory)
-        step, epoch = progress["step"], progress["epoch"]
-        seen = epoch_position(progress, processes)
-        log(f"resuming from {directory.name}: step {step}, epoch {epoch + 1}")
-    elif accelerator.is_main_process:
-        METRICS_FILE.parent.mkdir(parents=True, exist_ok=True)
-        METRICS_FILE.write_text("")
-    accelerator.init_trackers("train")
-    if step == 0:
-        # The held-out loss before any step: the baseline the tuned model must beat.
-        eval_loss = evaluate(model, eval_loader, accelerator)
-        log(f"held-out loss before training {eval_loss:.4f}")
-        write_metrics({"step": 0, "eval_loss": eval_loss}, accelerator)
+    identity, step, epoch, seen = resume(accelerator)
+    start_trackers(accelerator)
+    if step == 0:  # the baseline the tuned model must beat
+        what = "held-out loss before training"
+        log_held_out(accelerator, model, eval_loader, 0, what)
     batch = f"{MICRO_BATCH_SIZE} x {grad_accum} x {processes}"
     log(f"training: {epochs} epoch(s), {total_steps} optimizer steps of {batch} rows")
     model.train()
-    window_loss, window_count, window_tokens = 0.0, 0, 0
-    started = time.perf_counter()
+    window = new_window()
     # Where this process began, for the estimate of the time left.
-    began, first_step = started, step
+    began, first_step = window["started"], step
     while epoch < epochs and step < total_steps:
         # The order of an epoch depends only on SHUFFLE_SEED and the epoch: a resumed run
         # skips the micro-batches the interrupted one had used, and sees the same rest.
@@ -587,105 +768,33 @@ def main():
             loader = accelerator.skip_first_batches(train_loader, seen)
         batches = iter(loader)
         while step < total_steps:
-            group = [batch for _, batch in zip(range(grad_accum), batches)]
+            group = list(itertools.islice(batches, grad_accum))
             if not group:
                 break
             seen += len(group)
-            # The loss of an optimizer step is the mean over every counted example of the
-            # step, on every process, however the micro-batches divide them.
-            counted = torch.tensor(
-                sum(len(batch["labels"]) for batch in group), device=accelerator.device
-            )
-            step_count = accelerator.reduce(counted, "sum").clamp(min=1)
-            step_loss = torch.zeros((), device=accelerator.device)
-            for index, batch in enumerate(group):
-                # accumulate() syncs gradients on the step's last micro-batch only.
-                # autocast: the model's forward has it; a chunked loss's head runs outside it.
-                with accelerator.accumulate(model), accelerator.autocast():
-                    loss, _ = summed_loss(model, batch)
-                    # backward() divides by grad_accum and processes average: undo both.
-                    objective = loss * processes * grad_accum / step_count
-                    accelerator.backward(objective)
-                step_loss += loss.detach()
-                window_tokens += batch["input_ids"].numel()
-            total = accelerator.reduce(step_loss)
-            if not torch.isfinite(total):
-                # Stop before the optimizer applies it: the weights and checkpoints stay good.
-                raise SystemExit(
-                    f"the loss is {total.item()} at step {step + 1}: training stopped; "
-                    f"the last good checkpoint is in {CHECKPOINT_DIR}"
-                )
-            window_loss += step_loss.item()
-            window_count += counted.item()
-            if MAX_GRAD_NORM > 0:
-                accelerator.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
-            optimizer.step()
+            loss, counted = train_step(model, group, optimizer, accelerator, step)
             scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
             step += 1
+            window["loss"] += loss
+            window["counted"] += counted
+            window["tokens"] += sum(batch["input_ids"].numel() for batch in group)
             if step % LOG_EVERY == 0 or step == total_steps:
-                elapsed = time.perf_counter() - started
-                # Sums over every process, so the log shows the whole step, not one shard.
-                window = [window_loss, window_count, window_tokens]
-                device = accelerator.device
-                window = torch.tensor(window, dtype=torch.float64, device=device)
-                summed, counted_all, tokens_all = accelerator.reduce(window).tolist()
-                record = {
-                    "step": step,
-                    "epoch": epoch + 1,
-                    "loss": summed / max(counted_all, 1),
-                    "learning_rate": scheduler.get_last_lr()[0],
-                    "tokens_per_s": tokens_all / elapsed,
-                    # What the loss was taken over, and the window's time: effective throughput.
-                    "examples": int(counted_all),
-                    "seconds": elapsed,
-                }
                 pace = (time.perf_counter() - began) / (step - first_step)
-                log(
-                    f"step {step}/{total_steps} | epoch {record['epoch']} | loss {record['loss']:.4f}"
-                    f" | lr {record['learning_rate']:.2e} | {record['tokens_per_s']:,.0f} tokens/s"
-                    f" | ~{pace * (total_steps - step) / 60:.1f} min left"
-                )
-                write_metrics(record, accelerator)
-                window_loss, window_count, window_tokens = 0.0, 0, 0
-                started = time.perf_counter()
+                left = pace * (total_steps - step) / 60
+                window["learning_rate"] = scheduler.get_last_lr()[0]
+                log_window(accelerator, window, step, total_steps, epoch + 1, left)
+                window = new_window()
             if step % eval_every == 0 and step < total_steps:
-                eval_loss = evaluate(model, eval_loader, accelerator)
-                log(f"step {step}: held-out loss {eval_loss:.4f}")
-                write_metrics({"step": step, "eval_loss": eval_loss}, accelerator)
+                what = f"step {step}: held-out loss"
+                log_held_out(accelerator, model, eval_loader, step, what)
             if SAVE_EVERY and step % SAVE_EVERY == 0 and step < total_steps:
                 save_checkpoint(accelerator, step, epoch, seen, identity)
         epoch, seen = epoch + 1, 0
         if not SAVE_EVERY and epoch < epochs and step < total_steps:
             save_checkpoint(accelerator, step, epoch, seen, identity)
 
-    eval_loss = evaluate(model, eval_loader, accelerator)
-    log(f"held-out loss {eval_loss:.4f}")
-    write_metrics({"step": step, "eval_loss": eval_loss}, accelerator)
-
-    accelerator.wait_for_everyone()
-    # Every process takes part in gathering the weights (they may be sharded); one writes them.
-    state_dict = accelerator.get_state_dict(model)
-    if accelerator.is_main_process:
-        trained = accelerator.unwrap_model(model)
-
-        def save_adapter(directory):
-            trained.save_pretrained(directory, state_dict=state_dict)
-            tokenizer.save_pretrained(directory)
-
-        save_atomically(ADAPTER_DIR, save_adapter)
-        log(f"saved the adapter to {ADAPTER_DIR}")
-        if MERGE:
-            # Merge into the full-precision base: merging into a quantized base is not exact.
-            merged = PeftModel.from_pretrained(load_base(torch.float32), ADAPTER_DIR)
-            merged = merged.merge_and_unload()
-
-            def save_merged(directory):
-                merged.save_pretrained(directory)
-                tokenizer.save_pretrained(directory)
-
-            save_atomically(MODEL_DIR, save_merged)
-            log(f"saved the merged model to {MODEL_DIR}")
+    log_held_out(accelerator, model, eval_loader, step, "held-out loss")
+    save_trained(accelerator, model, tokenizer)
     accelerator.end_training()
 
 

@@ -75,7 +75,7 @@ async def _diagnostics(client: LanguageClient, uri: str) -> list[types.Diagnosti
     for _ in range(50):
         if uri in client.diagnostics:
             return client.diagnostics[uri]
-        await asyncio.wait_for(client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), 20)
+        await asyncio.wait_for(client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), 60)
     raise AssertionError(f"no diagnostics for {uri}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from conftest import ROOT, SHIPPED_ADVICE
@@ -43,10 +44,22 @@ def test_an_instruct_base_with_its_own_template_gets_no_warning(tmp_path):
     assert [d.code for d in result.diagnostics if d.code.startswith("FT8")] == []  # FT506: the fixture is tiny
 
 
-def test_a_qwen_style_base_pads_with_eos_and_says_why_that_is_safe(tmp_path):
+def test_a_qwen_style_base_with_nothing_else_to_pad_with_gets_ft808(tmp_path):
     result = api.check(spec_on(tmp_path, "qwen-base", "strategy lora { }"), target="h100")
     assert result.plan.tokenizer.pad_token is None
-    assert any("masked by position" in note for note in result.plan.notes)
+    found = [d for d in result.diagnostics if d.code == "FT808"]
+    assert len(found) == 1 and "masks padding by position" in found[0].message and not found[0].is_error
+
+
+def test_a_reserved_token_pads_where_the_tokenizer_has_no_pad_token(tmp_path):
+    """Llama 3.0 has no padding token of any name, but reserved special tokens: one of them pads, no FT808."""
+    base = tmp_path / "llama3-reserved"
+    shutil.copytree(MODELS / "llama3-instruct", base)
+    tokens = (base / "tokenizer.json").read_text().replace("<|finetune_right_pad_id|>", "<|reserved_special_token_0|>")
+    (base / "tokenizer.json").write_text(tokens)
+    result = api.check(spec_on(tmp_path, str(base), "strategy lora { }"), target="h100")
+    assert result.plan.tokenizer.pad_token == "<|reserved_special_token_0|>"
+    assert "FT808" not in {d.code for d in result.diagnostics}
 
 
 def test_missing_base_files_give_one_note_naming_the_skipped_checks(tmp_path):

@@ -19,11 +19,13 @@ PROFILES = {  # name: (target, overrides)
     "8x80GiB": ("h100", ("hardware.gpus=8",)),
     "2x8x80GiB": ("h100", ("hardware.nodes=2", "hardware.gpus=8")),
     "cpu": ("cpu", ()),
+    "1x80GiB-offload": ("h100", ("hardware.offload=all", "hardware.host_memory=512GiB")),
 }
 GOLDEN = [("llama-7b-lora", profile) for profile in PROFILES] + [
     ("llama-7b-full", "8x80GiB"),
     ("llama-7b-full", "2x8x80GiB"),
     ("llama-7b-qlora", "1x24GiB"),
+    ("llama-7b-full", "1x80GiB-offload"),
 ]
 
 
@@ -67,6 +69,14 @@ def test_full_fine_tuning_of_7b_on_two_nodes_is_sharded_and_launched_with_slurm(
     slurm = result.files["slurm.sh"]
     assert "#SBATCH --nodes=2" in slurm and "#SBATCH --gpus-per-node=8" in slurm and "SLURM_NODEID" in slurm
     assert '--machine_rank "${MACHINE_RANK' in result.files["launch.sh"]
+
+
+def test_full_fine_tuning_of_7b_offloaded_fits_one_80gib_card_with_zero3():
+    result = compiled("llama-7b-full", "1x80GiB-offload")
+    plan, config = result.plan, result.files["accelerate_config.yaml"]
+    assert plan.hardware.distributed == "zero3" and plan.hardware.offload == "all" and plan.memory.fits
+    assert plan.memory.host_gib > 100 and plan.memory.host_limit_gib == 512.0
+    assert "offload_optimizer_device: cpu" in config and "offload_param_device: cpu" in config
 
 
 def test_plan_json_has_the_keys_tools_read(tmp_path):

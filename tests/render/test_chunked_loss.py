@@ -146,3 +146,20 @@ def test_no_grad_path_equals_the_full_logits(scripts):
     net, rows = model("llama", "lora"), batch()
     with torch.no_grad():
         torch.testing.assert_close(chunked.row_losses(net, rows)[0], full.row_losses(net, rows)[0])
+
+
+def test_one_chunk_runs_the_head_once(scripts, monkeypatch):
+    """When one chunk holds every position, the head is not checkpointed (nothing recomputed), same results."""
+    chunked, full = scripts
+    net, rows = model("llama", "full"), batch()
+    expected, _, expected_grads = losses_and_grads(full, net, rows)
+    monkeypatch.setattr(chunked, "LOSS_CHUNK", rows["input_ids"][:, 1:].numel())
+
+    def no_checkpoint(*args, **kwargs):
+        raise AssertionError("a single chunk was checkpointed")
+
+    monkeypatch.setattr(chunked, "checkpoint", no_checkpoint)
+    got, _, grads = losses_and_grads(chunked, net, rows)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, expected_grads[name], rtol=1e-4, atol=1e-6)

@@ -6,8 +6,11 @@ cases; their files are the committed generated/ ones (test_golden keeps them cur
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.metadata
 import json
+import os
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -219,12 +222,35 @@ def test_auto_is_slurm_for_several_machines_and_launch_sh_alone_for_one(tmp_path
     assert not {"slurm.sh", "trainjob.yaml", "pytorchjob.yaml", "skypilot.yaml"} & set(one.files)
 
 
+def launched_rendezvous(tmp_path: Path, result, rank: int) -> tuple[str, str]:
+    """The rendezvous backend and options `accelerate launch` resolves on machine ``rank`` from launch.sh's
+    command line (as bash expands it) and the config file."""
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+
+    script = result.files["launch.sh"].replace("exec accelerate launch ", "exec printf '%s\\n' ")
+    (tmp_path / "launch.sh").write_text(script)
+    (tmp_path / "accelerate_config.yaml").write_text(result.files["accelerate_config.yaml"])
+    env = {"PATH": os.environ["PATH"], "MACHINE_RANK": str(rank), "MAIN_PROCESS_IP": "127.0.0.1"}
+    words = subprocess.run(
+        ["bash", str(tmp_path / "launch.sh")], env=env, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    args = launch_command_parser().parse_args(words)
+    with contextlib.chdir(tmp_path):  # the config file is named relative to launch.sh's directory
+        _validate_launch_command(args)
+    return args.rdzv_backend, args.rdzv_conf
+
+
 def test_elastic_restarts_use_the_c10d_rendezvous(tmp_path):
     hardware = "nodes = 2\n max_restarts = 2"
     result = compile_text(tmp_path, SMALL.format(name="e", hardware=hardware), target="cpu")
     assert "--max_restarts 2" in result.files["launch.sh"]
     config = yaml.safe_load(result.files["accelerate_config.yaml"])
     assert config["rdzv_backend"] == "c10d" and config["same_network"] is False
+    # Accelerate takes its command line's default (static) over the config file's rdzv_backend: with a
+    # static rendezvous a restarted group reads the lost workers' addresses from the old store and hangs.
+    # Machine 0 hosts the rendezvous store, whichever machine starts first.
+    assert launched_rendezvous(tmp_path, result, 0) == ("c10d", "is_host=1")
+    assert launched_rendezvous(tmp_path, result, 1) == ("c10d", "is_host=0")
     static = compile_text(tmp_path, SMALL.format(name="s", hardware="nodes = 2"), target="cpu")
     assert "--max_restarts" not in static.files["launch.sh"]
     assert yaml.safe_load(static.files["accelerate_config.yaml"])["rdzv_backend"] == "static"

@@ -7,6 +7,7 @@ generated `encode` must give exactly `apply_chat_template`'s tokens for both: on
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ MESSAGES = [
 
 def generated(tmp_path: Path, base: str, data: str, name: str, strategy: str = "strategy lora { }\n"):
     """Compile a spec on one of the fixture bases and import its train.py (its top level only)."""
-    (tmp_path / "rows.jsonl").write_text('{"messages": [], "q": "", "a": ""}\n')
+    (tmp_path / "rows.jsonl").write_text('{"messages": [], "q": "", "a": "", "text": "x"}\n')
     spec = tmp_path / f"{name}.ft"
     spec.write_text(
         f'name = "{name}"\nbase {{ model = "{MODELS / base}" }}\ndata {{\n  train = "rows.jsonl"\n{data}}}\n{strategy}'
@@ -56,6 +57,24 @@ def test_chat_encoding_is_apply_chat_template_token_for_token(tmp_path, base):
         assert bos is None or bos not in ids
 
 
+def test_text_rows_that_begin_with_bos_get_two_and_check_says_so(tmp_path):
+    """FT809 is true: a conversation rendered by the Llama-3-style template and kept as text gets a second BOS
+    from the generated encoding (the tokenizer adds one); plain rows do not, and neither is reported."""
+    from transformers import AutoTokenizer
+
+    train, _ = generated(tmp_path, "llama3-instruct", "  format = text\n", "bos_text")
+    tok = AutoTokenizer.from_pretrained(MODELS / "llama3-instruct")
+    rendered = tok.apply_chat_template(MESSAGES[:3], tokenize=False)
+    assert rendered.startswith("<|begin_of_text|>")
+    bos = tok.bos_token_id
+    assert train.encode({"text": rendered}, tok)["input_ids"][:2] == [bos, bos]
+    assert train.encode({"text": "Stay low."}, tok)["input_ids"].count(bos) == 1
+    spec = tmp_path / "bos_text.ft"
+    for text, codes in ((rendered, ["FT809"]), ("Stay low with soft hands.", [])):
+        (tmp_path / "rows.jsonl").write_text(json.dumps({"text": text}) + "\n")
+        assert [d.code for d in api.check(spec).diagnostics if d.code.startswith("FT80")] == codes
+
+
 def test_a_distinct_pad_token_reaches_the_script(tmp_path):
     from transformers import AutoTokenizer
 
@@ -63,7 +82,7 @@ def test_a_distinct_pad_token_reaches_the_script(tmp_path):
     assert result.plan.tokenizer.pad_token == "<|finetune_right_pad_id|>"
     assert any("padding uses `<|finetune_right_pad_id|>`" in note for note in result.plan.notes)
     assert AutoTokenizer.from_pretrained(MODELS / "llama3-instruct").pad_token is None
-    tok = train.load_tokenizer([])
+    tok = train.load_tokenizer()
     assert tok.pad_token == "<|finetune_right_pad_id|>" and tok.pad_token_id != tok.eos_token_id
 
 
@@ -106,7 +125,7 @@ def test_the_untrained_rows_really_train_beside_the_adapter(tmp_path):
     import torch
 
     train, _ = generated(tmp_path, "llama3-base", "  format = chat\n", "rows_train")
-    tok = train.load_tokenizer([])
+    tok = train.load_tokenizer()
     model = train.build_model(tok)
     trainable = [name for name, p in model.named_parameters() if p.requires_grad]
     assert any("trainable_tokens" in name for name in trainable) and any("lora_" in name for name in trainable)

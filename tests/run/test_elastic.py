@@ -158,12 +158,6 @@ def worker_of(launcher: subprocess.Popen) -> psutil.Process:
     raise AssertionError("no worker found")
 
 
-@pytest.mark.xfail(
-    run=False,
-    reason="known: on the merged main the restarted round's two workers hung before their process group formed "
-    "(no output after the restart, both in a futex wait); it passed on issue 19's branch. Not run, so it cannot "
-    "hang the suite until the rendezvous is understood",
-)
 def test_a_killed_worker_restarts_the_group_which_resumes_to_the_same_weights(project):
     result = compile_spec(project, "elastic", "nodes = 2\n max_restarts = 2", steps=12)
     assert result.plan.launcher.elastic

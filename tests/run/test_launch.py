@@ -31,7 +31,7 @@ def project(tmp_path, monkeypatch) -> Path:
 
 
 def test_a_full_disk_when_the_failure_is_recorded_leaves_a_consistent_status(project, monkeypatch, capsys):
-    monkeypatch.setattr(launch, "launch", lambda run_dir, script, env: 1)  # train.py died (its disk is full)
+    monkeypatch.setattr(launch, "launch", lambda run_dir, env: 1)  # train.py died (its disk is full)
     write = api.write
 
     def full(files, out_dir, span=None):
@@ -50,7 +50,7 @@ def test_a_full_disk_when_the_failure_is_recorded_leaves_a_consistent_status(pro
 
 
 def test_a_restart_says_what_changed(project, monkeypatch, capsys):
-    monkeypatch.setattr(launch, "launch", lambda run_dir, script, env: 1)
+    monkeypatch.setattr(launch, "launch", lambda run_dir, env: 1)
     assert launch.run(Path("s.ft"), target="cpu") == 1
     checkpoint = project / "runs" / "demo" / "checkpoints" / "step-00000005"
     checkpoint.mkdir(parents=True)

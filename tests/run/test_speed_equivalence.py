@@ -106,14 +106,15 @@ def test_packed_rows_have_exactly_the_loss_of_unpacked_ones(setup):
         finally:
             sys.path.remove(str(result.out_dir))
         rows, _ = train.load_rows()
-        tokenizer = train.load_tokenizer(rows)
+        tokenizer = train.load_tokenizer()
         model = train.load_base(torch.float32).eval()
         encoded = train.encode_all(rows, tokenizer)
         total = count = 0.0
         with torch.no_grad():
             for start in range(0, len(encoded), 4):
-                loss, n = train.summed_loss(model, train.collate(encoded[start : start + 4], tokenizer.pad_token_id))
-                total, count = total + loss.item(), count + n.item()
+                batch = train.collate(encoded[start : start + 4], tokenizer.pad_token_id)
+                losses_here, counts = train.row_losses(model, batch)
+                total, count = total + losses_here.sum().item(), count + counts.sum().item()
         losses[packing] = (total, count, len(encoded))
     (packed, packed_count, packed_rows), (single, single_count, single_rows) = losses[True], losses[False]
     assert packed_rows < single_rows  # several examples share a packed row

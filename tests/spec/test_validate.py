@@ -89,8 +89,8 @@ def test_a_key_in_the_wrong_block_names_its_block_and_a_far_guess_lists_the_sett
         (
             "FT102",
             8,
-            "settings in `hardware`: nodes, gpus, gpu, gpu_memory, processes, distributed, launcher, max_restarts,"
-            " image, volume",
+            "settings in `hardware`: nodes, gpus, gpu, gpu_memory, processes, distributed, offload, host_memory,"
+            " installed, launcher, max_restarts, image, volume",
         ),
     ]
 

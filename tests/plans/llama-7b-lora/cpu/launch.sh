@@ -4,4 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 # CPU processes join one process group only when Accelerate is told to use the CPU.
 export ACCELERATE_USE_CPU=true
+# OpenMP threads per process: this machine's cores shared among its 1 process(es), unless
+# OMP_NUM_THREADS is set. Accelerate passes it on; unset, a launch not told to use the CPU gets 1 thread.
+# (The KMP_* variables Accelerate adds are read by Intel's OpenMP only; torch's wheels use GNU libgomp.)
+threads=$(( $(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN) / 1 ))
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(( threads > 0 ? threads : 1 ))}"
+
 exec accelerate launch --config_file accelerate_config.yaml train.py "$@"
