@@ -114,8 +114,8 @@ def view(plan: Plan) -> dict:
         "trained_dir": "ADAPTER_DIR" if plan.strategy.saves == "adapter" else "MODEL_DIR",
         # Packing joins examples; a classifier's example has one label, a preference answer is scored whole.
         "packs": plan.data.format not in ("classification", "preference"),
-        # A preference objective passes its reference model (None without a frozen copy) along.
-        "reference_arg": ", reference" if objective is not None else "",
+        # A frozen reference copy is passed along to every function that scores with it.
+        "reference_arg": ", reference" if objective is not None and objective.reference == "copy" else "",
         "reference_copy": objective is not None and objective.reference == "copy",
         "counted": counted_name(plan),
         # What one training step's loss is a mean over, in the scripts' comments.

@@ -455,19 +455,19 @@ def row_losses(model, batch):
 
 
 @torch.no_grad()
-def reference_logps(model, reference, batch):
+def reference_logps(model, batch, reference):
     """Each sequence's log-probability of its answer under the frozen reference model."""
     losses, _ = row_losses(reference, batch)
     return -losses
 
 
-def preference_terms(model, reference, batch):
+def preference_terms(model, batch, reference):
     """Each pair's loss, and the batch's sums for the log: loss, items,
     chosen rewards and their number, rejected rewards and their number, pairs ranked right, pairs."""
     losses, _ = row_losses(model, batch)
     logps = -losses  # each sequence's summed log-probability of its answer
     chosen, rejected = logps.chunk(2)
-    ref_chosen, ref_rejected = reference_logps(model, reference, batch).chunk(2)
+    ref_chosen, ref_rejected = reference_logps(model, batch, reference).chunk(2)
     chosen_ratio, rejected_ratio = chosen - ref_chosen, rejected - ref_rejected
     # DPO (Rafailov et al. 2023, eq. 7); with LABEL_SMOOTHING, conservative DPO's expected loss
     # over labels flipped with that probability.
@@ -508,7 +508,7 @@ def evaluate(model, loader, accelerator, reference):
     total = torch.zeros(8, dtype=torch.float64, device=accelerator.device)
     for batch in loader:
         with accelerator.autocast():
-            _, stats = preference_terms(model, reference, batch)
+            _, stats = preference_terms(model, batch, reference)
         total += stats
     model.train()
     summed = accelerator.reduce(total)
@@ -611,6 +611,14 @@ def make_optimizer(model):
         {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
     ]
     return torch.optim.AdamW(groups, lr=LEARNING_RATE)
+
+
+def build_models(tokenizer, accelerator):
+    """The model to train, and the frozen reference model: a copy of the starting weights (a
+    resumed run starts from them too), placed as Accelerate places a model that does not train."""
+    model = build_model(tokenizer)
+    reference = copy.deepcopy(model).eval().requires_grad_(False)
+    return model, accelerator.prepare_model(reference, evaluation_mode=True)
 
 
 class LengthGroupedSampler(Sampler):
@@ -740,7 +748,7 @@ def train_step(model, group, optimizer, accelerator, step, reference):
         # accumulate() syncs gradients on the step's last micro-batch only.
         # autocast: the model's forward has it; a chunked loss's head runs outside it.
         with accelerator.accumulate(model), accelerator.autocast():
-            losses, terms = preference_terms(model, reference, batch)
+            losses, terms = preference_terms(model, batch, reference)
             loss = losses.sum()
             # backward() divides by grad_accum and processes average: undo both.
             objective = loss * processes * grad_accum / step_count
@@ -849,9 +857,7 @@ def main():
     total_steps, epochs = schedule(train_loader, processes, grad_accum)
     warmup_steps = int(WARMUP_RATIO * total_steps)
 
-    model = build_model(tokenizer)
-    # The reference model: a frozen copy of the starting weights (a resumed run starts from them too).
-    reference = copy.deepcopy(model).eval().requires_grad_(False)
+    model, reference = build_models(tokenizer, accelerator)
     log(f"model: {parameters(model)}")
     if COMPILE:
         model = torch.compile(model)
@@ -866,7 +872,6 @@ def main():
     model, optimizer, train_loader, eval_loader = accelerator.prepare(
         model, optimizer, train_loader, eval_loader
     )
-    reference = accelerator.prepare_model(reference, evaluation_mode=True)
     accelerator.register_for_checkpointing(scheduler)
     identity, step, epoch, seen = resume(accelerator)
     start_trackers(accelerator)
@@ -892,9 +897,8 @@ def main():
             if not group:
                 break
             seen += len(group)
-            loss, counted, rewards = train_step(
-                model, group, optimizer, accelerator, step, reference
-            )
+            taken = train_step(model, group, optimizer, accelerator, step, reference)
+            loss, counted, rewards = taken
             window["rewards"] = window["rewards"] + rewards
             scheduler.step()
             step += 1
