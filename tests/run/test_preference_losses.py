@@ -113,7 +113,7 @@ def trl_pair_inputs(pad_id: int):
 def ours(module, policy, reference, batch):
     """Mean loss, mean chosen and rejected rewards of the generated preference_terms."""
     # Only an objective with a frozen reference copy takes it (DPO and KTO here, under full fine-tuning).
-    frozen = (reference,) if hasattr(module, "make_reference") else ()
+    frozen = (reference,) if hasattr(module, "build_models") else ()
     loss, stats = module.preference_terms(policy, batch, *frozen)
     return loss.mean().item(), (stats[2] / stats[3]).item(), (stats[4] / stats[5]).item()
 
