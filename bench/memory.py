@@ -75,6 +75,7 @@ class Case:
     loss_chunk: int = 0  # positions per chunk of the output head in the loss, as train.loss_chunk; 0: all at once
     offload: str = "none"  # `hardware.offload`: model state the estimate moves to the host
     offload_activations: bool = False  # `train.offload_activations`: saved tensors in host memory (save_on_cpu)
+    dpo: bool = False  # DPO: chosen and rejected in one batch of 2 x `batch` rows, after the reference's forward
 
     @property
     def name(self) -> str:
@@ -91,6 +92,7 @@ class Case:
             + (f" chunk{self.loss_chunk}" if self.loss_chunk else "")
             + (f" offload-{self.offload}" if self.offload != "none" else "")
             + (" offload-act" if self.offload_activations else "")
+            + (" dpo" if self.dpo else "")
         )
 
 
@@ -132,6 +134,10 @@ CASES = [
     Case(256, 4, 32000, 512, 4, precision="bf16", labels=2),
 ]
 # On a GPU the same kinds of case at sizes where the allocator's fixed costs (the cuBLAS workspace) stay small.
+CASES += [  # DPO: a frozen reference copy for full fine-tuning, the adapter switched off for LoRA
+    Case(128, 4, 8192, 256, 2, dpo=True),
+    Case(128, 4, 8192, 256, 2, strategy="lora", dpo=True),
+]
 CUDA_CASES = [
     Case(1024, 8, 32000, 1024, 4, precision="bf16", heads=16, kv_heads=4),
     Case(1024, 8, 32000, 1024, 4, precision="bf16", heads=16, kv_heads=4, checkpointing=True),
@@ -290,14 +296,27 @@ def state_tensors(model) -> list[torch.Tensor]:
     return tensors
 
 
-def train_step(model, case: Case, device: str, tracker: LiveBytes | None):
+def reference_forward(model, reference, ids, positions) -> None:
+    """DPO's reference log-probabilities, without grad: the frozen copy, or the model with its adapter off."""
+    with torch.no_grad():
+        if reference is not None:
+            reference(input_ids=ids, position_ids=positions, use_cache=False)
+        else:
+            with model.disable_adapter():
+                model(input_ids=ids, position_ids=positions, use_cache=False)
+
+
+def train_step(model, case: Case, device: str, tracker: LiveBytes | None, reference=None):
     """Forward and backward as the generated script runs them: autocast forward, fp32 summed cross-entropy."""
-    ids = torch.randint(0, case.vocab - 1, (case.batch, case.seq), device=device)
-    positions = torch.arange(case.seq, device=device).expand(case.batch, -1)
+    rows = case.batch * (2 if case.dpo else 1)
+    ids = torch.randint(0, case.vocab - 1, (rows, case.seq), device=device)
+    positions = torch.arange(case.seq, device=device).expand(rows, -1)
     mask = torch.ones_like(ids)
     mask[0, case.seq * 3 // 4 :] = 0
     autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=case.precision == "bf16")
     hooks = contextlib.nullcontext()
+    if case.dpo:
+        reference_forward(model, reference, ids, positions)
     if tracker is not None:
 
         def pack(tensor):
@@ -358,9 +377,16 @@ def chunked_loss_backward(model, case: Case, ids, positions, tracker: LiveBytes 
 def measure(case: Case, model, device: str) -> dict[str, int]:
     """Bytes of the training state by component after one step; on CUDA also the allocator's peak over a second."""
     optimizer = make_optimizer(case, [p for p in model.parameters() if p.requires_grad])
+    reference = None
+    if case.dpo and case.strategy == "full":
+        import copy
+
+        reference = copy.deepcopy(model).eval().requires_grad_(False)
     weights = storages(state_tensors(model))
+    if reference is not None:
+        weights |= storages(state_tensors(reference))
     tracker = LiveBytes(exclude=set(weights))
-    train_step(model, case, device, tracker)
+    train_step(model, case, device, tracker, reference)
     optimizer.step()
     grads = storages(p.grad for p in model.parameters() if p.grad is not None)
     states = [v for state in optimizer.state.values() for v in state.values() if isinstance(v, torch.Tensor)]
@@ -377,7 +403,7 @@ def measure(case: Case, model, device: str) -> dict[str, int]:
         torch.cuda.reset_peak_memory_stats()
         offloaded = torch.autograd.graph.save_on_cpu(pin_memory=True)
         with offloaded if case.offload_activations else contextlib.nullcontext():
-            train_step(model, case, device, None)
+            train_step(model, case, device, None, reference)
         optimizer.step()
         torch.cuda.synchronize()
         measured["peak"] = torch.cuda.max_memory_allocated()
@@ -392,7 +418,7 @@ def run(case: Case, device: str = "cpu") -> tuple[MemoryEstimate, dict[str, int]
     predicted = estimate(
         dims,
         strategy=case.strategy,
-        micro_batch=case.batch,
+        micro_batch=case.batch * (2 if case.dpo else 1),
         seq_len=case.seq,
         precision=case.precision,
         optimizer=case.optimizer,
@@ -408,6 +434,7 @@ def run(case: Case, device: str = "cpu") -> tuple[MemoryEstimate, dict[str, int]
         loss_chunk=case.loss_chunk,
         offload=case.offload,
         offload_activations=case.offload_activations,
+        reference_copy=case.dpo and case.strategy == "full",
     )
     return predicted, measure(case, model, device)
 
@@ -446,7 +473,7 @@ def main() -> None:
         predicted, measured = run(case, device)
         # On a CPU the host is the same memory; on a GPU `total` compares the training state wherever it lives.
         errors.append((predicted.total + predicted.host - measured["total"]) / measured["total"])
-        parts = [predicted.weights, predicted.gradients, predicted.optimizer, predicted.adapters]
+        parts = [predicted.weights + predicted.reference, predicted.gradients, predicted.optimizer, predicted.adapters]
         cells = " ".join(f"{part / MIB:{width}.1f}" for part, width in zip(parts, (8, 7, 7, 6), strict=True))
         row = f"{case.name:<76} {cells} {predicted.activations / MIB:8.1f} {predicted.logits / MIB:8.1f} "
         row += f"{(predicted.total + predicted.host) / MIB:8.1f} {measured['total'] / MIB:9.1f} {errors[-1]:+7.1%} "

@@ -22,6 +22,7 @@ from ..diagnostics import Diagnostic, Span, did_you_mean, one_of
 from ..planner.data import TEMPLATES
 from ..planner.plan import Plan
 from ..spec.loader import display_path
+from . import preference
 from .overlong import Overlong
 from .quality import QualityReport, Tally, TokenCounter, quality_warnings, tokenizer_file
 from .rows import DataFile, Row, read_rows
@@ -125,6 +126,8 @@ def columns_read(plan: Plan) -> list[Need]:
         return [Need(data.messages_column, "messages")]
     if data.format == "classification":
         return [Need(data.text_column, "text"), Need(data.label_column, "label")]
+    if data.format == "preference":
+        return [Need(column, key, empty) for column, key, empty in preference.needs(plan)]
     return [Need(data.text_column, "text")]
 
 
@@ -159,6 +162,9 @@ def example(plan: Plan, values: dict[str, Any]) -> tuple[str, str]:
         key = data.content_key or "content"
         text = "\n".join(_text(turn.get(key)) for turn in turns if isinstance(turn, dict))
         return text, text
+    if data.format == "preference":
+        prompt, answer = preference.prompt_and_answer(plan, values)
+        return prompt + answer, prompt + "\n" + answer
     text = _text(values.get(data.text_column))
     return text, text
 
@@ -203,11 +209,14 @@ def _check_row(plan: Plan, data: DataFile, row: Row, needs: list[Need], uses: di
     for need in needs:
         value, use = row.values.get(need.column, MISSING), uses[need.column]
         use.present = use.present or value is not MISSING
-        typed = value is not MISSING and row.kind in ("json", "parquet")
+        # Preference rows hold conversations and KTO's true/false labels: preference.row_fault checks them.
+        typed = value is not MISSING and row.kind in ("json", "parquet") and plan.data.format != "preference"
         fault = type_fault(need.key, need.column, value) if typed else None
         if fault is not None:
             faults.add("FT610", fault[0] + data.where(row), data.at(row, need.column), fault[1], row.line)
             continue
+        if need.key in ("chosen", "rejected") and isinstance(value, list) and not _is_empty(value):
+            value = "" if not any(str(m.get("content", "")).strip() for m in value if isinstance(m, dict)) else value
         if need.key == "messages" and not _is_empty(value):
             fault = _chat_fault(value, (plan.data.role_key, plan.data.content_key), plan.data.roles)
             if fault is not None:
@@ -234,6 +243,13 @@ def _check_row(plan: Plan, data: DataFile, row: Row, needs: list[Need], uses: di
                 f"{hint + ' ' if hint else ''}the labels are {one_of(labels)}; fix the row or add the label",
                 row.line,
             )
+
+
+def _preference_row(plan: Plan, data: DataFile, row: Row, faults) -> None:
+    found = preference.row_fault(plan, row.values)
+    if found is not None:
+        code, message, help, column = found
+        faults.add(code, message + data.where(row), data.at(row, column), help, row.line)
 
 
 def _columns_help(need: Need, columns: list[str]) -> str:
@@ -300,6 +316,8 @@ def check_file(plan: Plan, data: DataFile, tally: Tally) -> list[Diagnostic]:
             rows += 1
             columns.update(dict.fromkeys(row.values))
             _check_row(plan, data, row, needs, uses, faults)
+            if plan.data.format == "preference":
+                _preference_row(plan, data, row, faults)
             label = _text(row.values.get(label_column)) if label_column in row.values else None
             text, words = example(plan, row.values)
             tally.add(text, words, (data.path, row.line), label)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from ..diagnostics import Diagnostic, Severity, Span
 from ..planner.plan import Plan
+from .preference import prompt_and_answer
 
 LIMIT = 5  # rows of one kind shown per file, as for the other data faults
 BATCH = 256
@@ -36,6 +37,8 @@ def _prompt(plan: Plan, values: dict) -> str | None:
             return data.template.format_map(cells)
         except (ValueError, KeyError, IndexError, AttributeError):
             return None
+    if data.format == "preference":
+        return prompt_and_answer(plan, values)[0]
     if data.format == "chat":
         turns = values.get(data.messages_column)
         if not isinstance(turns, list):

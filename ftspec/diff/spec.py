@@ -60,7 +60,10 @@ def _meaning(value: Value | _Strategy) -> Any:
     return (family, value.plain())
 
 
-def _settings(loaded: Loaded, strategy_whole: bool) -> dict[str, Value | _Strategy]:
+LABELLED = ("strategy", "objective")  # blocks with a kind: compared whole when the kind changed
+
+
+def _settings(loaded: Loaded, whole: set[str]) -> dict[str, Value | _Strategy]:
     """The composed spec's settings by `block.key`, in the order they are written."""
     sources = loaded.sources
     entries: dict[str, Value | _Strategy] = {
@@ -68,16 +71,16 @@ def _settings(loaded: Loaded, strategy_whole: bool) -> dict[str, Value | _Strate
     }
     for name, block in sources.blocks.items():
         values = {key: setting.value for (owner, key), setting in sources.settings.items() if owner == name}
-        if name == "strategy" and strategy_whole:
-            entries["strategy"] = _Strategy(block.label or "", values)
+        if name in whole:
+            entries[name] = _Strategy(block.label or "", values)
             continue
-        prefix = f"strategy {block.label}" if name == "strategy" else name
+        prefix = f"{name} {block.label}" if name in LABELLED else name
         entries.update({f"{prefix}.{key}": value for key, value in values.items()})
     return entries
 
 
-def _kind(loaded: Loaded) -> str | None:
-    block = loaded.sources.blocks.get("strategy")
+def _kind(loaded: Loaded, name: str = "strategy") -> str | None:
+    block = loaded.sources.blocks.get(name)
     return block.label if block is not None else None
 
 
@@ -91,8 +94,9 @@ def _shown(value: Value | _Strategy | None) -> tuple[Any, str | None]:
 
 def setting_changes(old: Loaded, new: Loaded) -> list[Change]:
     """Settings that differ in value: in NEW's order, then the removed ones in OLD's order."""
-    strategy_whole = None not in (_kind(old), _kind(new)) and _kind(old) != _kind(new)
-    before, after = _settings(old, strategy_whole), _settings(new, strategy_whole)
+    # A block whose kind changed (or that one side lacks) is one change, shown whole.
+    whole = {name for name in LABELLED if _kind(old, name) != _kind(new, name)}
+    before, after = _settings(old, whole), _settings(new, whole)
     changes = []
     for key in [*after, *(key for key in before if key not in after)]:
         was, now = before.get(key), after.get(key)

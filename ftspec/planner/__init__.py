@@ -20,6 +20,7 @@ from .evaluation import decide_eval
 from .fit import decide_fit
 from .launcher import decide_launcher
 from .loss import decide_loss
+from .objective import decide_objective
 from .offline import decide_offline
 from .offload import check_host_memory, decide_offload
 from .outputs import decide_outputs
@@ -38,6 +39,7 @@ PASSES = (
     decide_tokenizer,
     decide_data,
     decide_strategy,
+    decide_objective,
     decide_special_tokens,
     check_targets,
     decide_distribution,

@@ -73,11 +73,12 @@ def _loader(plan: Plan) -> tuple[str | None, Diagnostic | None]:
 def _template(plan: Plan) -> tuple[str | None, Diagnostic | None]:
     """The prompt template with its placeholders named after the columns."""
     data, sources = plan.spec.data, plan.inputs.sources
-    if data.format != "instruction":
+    if data.format != "instruction" and not (data.format == "preference" and data.prompt):
         return None, None
     # In chat turns the template writes the user's message: the prompt itself unless told otherwise.
-    written = data.template or ("plain" if data.chat_template is not None else "default")
-    if written in TEMPLATES and data.template is None and data.chat_template is not None:
+    turns = data.format == "instruction" and data.chat_template is not None
+    written = data.template or ("plain" if turns else "default")
+    if written in TEMPLATES and data.template is None and turns:
         return _columns("{prompt}\n\n{input}" if data.input else "{prompt}", data), None
     if written in TEMPLATES:
         named = ALPACA_INPUT if written == "alpaca" and data.input else TEMPLATES[written]
@@ -138,7 +139,9 @@ def _no_input_template(plan: Plan) -> str | None:
 def _chat_template(plan: Plan) -> tuple[str | None, Diagnostic | None]:
     """The Jinja chat template the script renders with; None: the tokenizer's own."""
     data, sources = plan.spec.data, plan.inputs.sources
-    if data.format not in ("chat", "instruction") or (data.format == "instruction" and data.chat_template is None):
+    conversations = data.format == "preference" and not data.prompt  # preference rows without a prompt
+    turns = data.format == "instruction" and data.chat_template is not None
+    if data.format != "chat" and not conversations and not turns:
         return None, None
     written = data.chat_template
     if written is None:
@@ -246,13 +249,13 @@ def decide_data(plan: Plan) -> Plan:
         group_by_length=not packing,
         shuffle_seed=data.shuffle_seed if data.shuffle_seed is not None else spec.train.seed,
         text_column=(data.text or "text") if fmt in ("text", "classification") else None,
-        prompt_column=(data.prompt or "prompt") if fmt == "instruction" else None,
+        prompt_column=(data.prompt or "prompt") if fmt == "instruction" else data.prompt,
         response_column=data.response if fmt == "instruction" else None,
         template=template,
         train_on_prompt=data.train_on_prompt,
         messages_column=(data.messages or "messages") if fmt == "chat" else None,
         chat_template=chat_template,
-        label_column=data.label if fmt == "classification" else None,
+        label_column=data.label if fmt in ("classification", "preference") else None,
         labels=tuple(data.labels) if fmt == "classification" and data.labels else None,
         split=data.split,
         config=data.config,

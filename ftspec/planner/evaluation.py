@@ -9,6 +9,7 @@ DEFAULT_METRICS = {
     "instruction": ("perplexity", "loss", "response_loss", "rouge_l", "chrf"),
     "chat": ("perplexity", "loss", "response_loss", "rouge_l", "chrf"),
     "classification": ("accuracy", "macro_f1", "precision", "recall", "confusion_matrix"),
+    "preference": ("preference_accuracy", "reward_margin"),
 }
 
 

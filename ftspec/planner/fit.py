@@ -29,18 +29,25 @@ class Fit:
     accum: int
 
 
-def _estimate(plan: Plan, fit: Fit, *, strategy: str | None = None, processes: int | None = None) -> MemoryEstimate:
-    """The estimate for this plan with the choices of ``fit`` (and, for a suggestion, another strategy or size)."""
+def _estimate(
+    plan: Plan, fit: Fit, *, strategy: str | None = None, processes: int | None = None, reference: bool | None = None
+) -> MemoryEstimate:
+    """The estimate for this plan with the choices of ``fit`` (and, for a suggestion, another strategy, size or
+    reference model)."""
     spec, dims = plan.spec, plan.inputs.model_dims
     peft = plan.strategy.peft or {}
     quant = plan.strategy.quantization
     # The dtype the script loads the base in; a suggested strategy gets what `base.dtype` would resolve to for it.
     dtype = plan.base.dtype if not strategy else spec.base.dtype if spec.base and spec.base.dtype != "auto" else None
     labels = plan.data.labels if plan.data.format == "classification" else None
+    objective = plan.objective
+    if reference is None:
+        reference = objective is not None and objective.reference == "copy" and not strategy
     return estimate(
         dims,
         strategy=strategy or spec.strategy.kind,
-        micro_batch=fit.micro,
+        # A preference batch scores two sequences per row (chosen and rejected, or an answer and its mismatch).
+        micro_batch=fit.micro * (2 if objective is not None else 1),
         seq_len=plan.data.max_length,
         precision=plan.hardware.precision,
         optimizer=plan.train.optimizer,
@@ -59,6 +66,7 @@ def _estimate(plan: Plan, fit: Fit, *, strategy: str | None = None, processes: i
         offload=plan.hardware.offload,
         offload_activations=plan.spec.train.offload_activations,
         attention=plan.base.attention,
+        reference_copy=reference,
     )
 
 
@@ -204,6 +212,30 @@ def _does_not_fit(plan: Plan, result: MemoryEstimate, limit: int, room: float) -
     return Diagnostic("FT403", message, plan.inputs.sources.at("strategy"), help)
 
 
+def _reference_does_not_fit(plan: Plan, fit: Fit, result: MemoryEstimate, limit: int, room: float) -> Diagnostic | None:
+    """FT430: the plan would fit but for its frozen reference copy; with what would fit instead."""
+    objective = plan.objective
+    if objective is None or objective.reference != "copy":
+        return None
+    alone = _estimate(plan, fit, reference=False)
+    if alone.peak > room:
+        return None  # it does not fit even without the reference: FT403 says what would
+    lora = _estimate(plan, replace(fit, checkpointing=True), strategy="lora", reference=False).peak
+    found = [f"`objective orpo` or `objective simpo`, which take no reference (~{_gib(alone.peak)} GiB)"]
+    if lora <= room:
+        found.insert(
+            0, f"`strategy lora`, whose reference is the base with the adapter switched off (~{_gib(lora)} GiB)"
+        )
+    return Diagnostic(
+        "FT430",
+        f"`objective {objective.kind}` keeps a frozen reference copy of the model (~{_gib(result.reference)} GiB): "
+        f"~{_gib(result.peak)} GiB per device with it, but `{plan.hardware.target}` has {_gib(limit)} GiB "
+        f"({_gib(room)} usable after a {MARGIN:.0%} margin)",
+        plan.inputs.sources.at("objective"),
+        "what would fit: " + "; or ".join(found),
+    )
+
+
 def decide_fit(plan: Plan) -> Plan:
     """Estimate the per-device peak and revise what the spec leaves open until it fits.
 
@@ -220,7 +252,9 @@ def decide_fit(plan: Plan) -> Plan:
     fit, result = search(plan, room)
     fits = None if room is None else result.peak <= room
     if fits is False:
-        plan = plan.diagnose(_does_not_fit(plan, result, limit, room))
+        plan = plan.diagnose(
+            _reference_does_not_fit(plan, fit, result, limit, room) or _does_not_fit(plan, result, limit, room)
+        )
     for change in _revisions(plan, fit):
         plan = plan.note("memory: " + change)
     components = {
@@ -230,6 +264,8 @@ def decide_fit(plan: Plan) -> Plan:
         "adapters": result.adapters,
         "activations": result.activations,
     }
+    if result.reference:
+        components["reference"] = result.reference
     memory = MemoryPlan(
         source=plan.inputs.dims_source,
         per_device_gib=_gib(result.peak),

@@ -64,10 +64,11 @@ class MemoryEstimate:
     total_params: int
     dtypes: tuple[tuple[str, str], ...] = ()  # the precision of master weights, gradients and optimizer state
     host: int = 0  # bytes one process keeps in host memory instead: offloaded model state and activations
+    reference: int = 0  # a frozen copy of the weights: a preference objective's reference model
 
     @property
     def total(self) -> int:
-        return self.weights + self.gradients + self.optimizer + self.adapters + self.activations
+        return self.weights + self.gradients + self.optimizer + self.adapters + self.activations + self.reference
 
 
 def _targets(dims: ModelDims, lora_targets) -> list[tuple[str, str, int, int]]:
@@ -285,13 +286,15 @@ def estimate(
     offload: str = "none",
     offload_activations: bool = False,
     attention: str = "sdpa",
+    reference_copy: bool = False,
 ) -> MemoryEstimate:
     """Per-device training memory of one micro-batch step, by component, with the allocator's peak.
 
     ``weight_dtype`` is the dtype the base loads in (None: fp32 masters for full fine-tuning, the compute dtype for a
     frozen base); ``num_labels`` makes a decoder a classifier, whose head has that many outputs. ``offload`` moves
     the `optimizer` state, or `all` of the sharded model state, to host memory (`host`); the device then keeps only
-    the layers being computed (`all`).
+    the layers being computed (`all`). ``reference_copy`` adds a frozen copy of the weights (a preference
+    objective's reference model under full fine-tuning), which stays on the device.
     """
     full = strategy in FULL_KINDS
     if strategy == "qlora" and quant_bits is None:
@@ -327,12 +330,18 @@ def estimate(
     weights, adapters, copies, gradients, optimizer_bytes, step = per_device(
         weights, adapters, copies, gradients, optimizer_bytes * fraction, step
     )
+    # A frozen reference copy sits beside the trained weights for the whole run (no autocast copies: autocast caches
+    # only weights that train). Its forward runs without grad before the model's: the hidden states it returns
+    # (every layer's) and one layer's intermediates, then freed.
+    reference = weights if reference_copy else 0
+    hidden_states = (layers + 2) * micro_batch * seq_len * dims.hidden_size * types["residual"]
+    reference_forward = hidden_states if reference_copy else 0
     state = _offloaded(
         offload, gathered if shard in SHARDED else None, weights, adapters, gradients, optimizer_bytes, step
     )
     weights, adapters, gradients, optimizer_bytes, step, host = state
 
-    resident = weights + adapters + adapter_copies + optimizer_bytes
+    resident = weights + adapters + adapter_copies + optimizer_bytes + reference
     trained_head = bool(classifier or len(saved) > (1 if set(modules_to_save or ()) & EMBEDDINGS else 0))
     activations, logits, phases, host_activations = step_activations(
         dims,
@@ -359,7 +368,7 @@ def estimate(
     )
     known_dtype = weight_dtype if weight_dtype in DTYPE_BYTES else None
     # cuBLAS and cuBLASLt keep 32 MiB workspaces each in PyTorch's allocator on Hopper (H200, torch 2.11).
-    peak = resident + max(*phases, gradients + step) + (64 * 2**20 if on_cuda else 0)
+    peak = resident + max(*phases, gradients + step, reference_forward) + (64 * 2**20 if on_cuda else 0)
     return MemoryEstimate(
         weights=round(weights + copies),
         gradients=round(gradients),
@@ -372,4 +381,5 @@ def estimate(
         total_params=base + adapter_params,
         dtypes=tuple(state_dtypes(strategy, precision, optimizer, known_dtype, bool(saved)).items()),
         host=round(host + host_activations),
+        reference=round(reference),
     )

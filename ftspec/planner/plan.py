@@ -98,6 +98,28 @@ class StrategyPlan(Section):
     merge: bool
 
 
+class ObjectivePlan(Section):
+    """What the model is trained for beyond supervised learning: a preference objective and its data's layout."""
+
+    kind: Literal["dpo", "kto", "orpo", "simpo"]
+    loss: str = Field(description="the loss as the script writes it: sigmoid, ipo, hinge (dpo), kto, orpo, simpo")
+    beta: float
+    label_smoothing: float
+    gamma: float = Field(description="SimPO's target margin (0 for the others)")
+    desirable_weight: float
+    undesirable_weight: float
+    reference: Literal["none", "adapter", "copy"] = Field(
+        description="`adapter`: the base with the adapter off; `copy`: a frozen copy of the starting weights"
+    )
+    layout: Literal["pairs", "conversations", "unpaired"] = Field(
+        description="a prompt column with two answers; two conversations sharing a prompt; KTO's labelled answers"
+    )
+    chosen_column: str | None
+    rejected_column: str | None
+    completion_column: str | None
+    label_column: str | None
+
+
 class TrainPlan(Section):
     epochs: int | None
     max_steps: int | None
@@ -230,6 +252,7 @@ class Plan(Section):
     tokenizer: TokenizerPlan | None = None
     data: DataPlan | None = None
     strategy: StrategyPlan | None = None
+    objective: ObjectivePlan | None = None
     train: TrainPlan | None = None
     hardware: HardwarePlan | None = None
     launcher: LauncherPlan | None = None
@@ -272,7 +295,10 @@ def relative(value: Any, start: Path) -> Any:
 
 def plan_dict(plan: Plan, start: Path) -> dict[str, Any]:
     """The plan as plain data with paths relative to ``start``."""
-    return relative(plan.model_dump(mode="python"), start)
+    data = relative(plan.model_dump(mode="python"), start)
+    if data.get("objective") is None:
+        data.pop("objective", None)  # supervised learning: the plans of specs without an objective stay as they were
+    return data
 
 
 def plan_json(plan: Plan, start: Path, extra: dict[str, Any] | None = None) -> str:

@@ -120,8 +120,10 @@ def job_name(name: str) -> str:
 
 
 def context(plan: Plan, out_dir: Path) -> dict:
+    planned = plan_dict(plan, out_dir)
     return {
-        "plan": plan_dict(plan, out_dir),
+        "plan": planned,
+        "objective": planned.get("objective"),  # None: supervised learning
         "view": view(plan),
         "launch_command": LAUNCH,
         "plan_id": plan_id(plan),

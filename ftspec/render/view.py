@@ -67,9 +67,32 @@ def launch_environment(plan: Plan) -> list[tuple[list[str], dict[str, str]]]:
     return groups
 
 
+def counted_name(plan: Plan) -> str:
+    """What a training log line's loss is taken over: pairs or answers (preference), tokens or examples."""
+    if plan.objective is not None:
+        return "answers" if plan.objective.layout == "unpaired" else "pairs"
+    return "examples" if plan.data.format == "classification" else "loss_tokens"
+
+
+def prompt_layout(plan: Plan) -> dict[str, bool]:
+    """Where a question comes from and how it is written: preference rows are read like instruction
+    rows (a prompt column) or like chat rows (conversations)."""
+    fmt, objective = plan.data.format, plan.objective
+    conversations = fmt == "chat" or (objective is not None and objective.layout == "conversations")
+    prompt_column = fmt == "instruction" or (objective is not None and not conversations)
+    return {
+        "prompt_column": prompt_column,
+        "conversations": conversations,
+        # The prompt is filled into TEMPLATE, or written as a user turn of the chat template.
+        "template_prompt": prompt_column and not plan.data.chat_turns,
+        "chat_prompt": conversations or plan.data.chat_turns,
+    }
+
+
 def view(plan: Plan) -> dict:
     """Everything the templates need beyond the plan itself, computed once."""
     classifier = plan.data.format == "classification"
+    objective = plan.objective
     return {
         "causal": not classifier,
         "generative": plan.data.format in ("instruction", "chat"),
@@ -89,4 +112,18 @@ def view(plan: Plan) -> dict:
         # eval.py's base, read only for the comparison: checked while COMPARE_BASE says so.
         "compared_base_is_local": plan.base.source in ("local", "spec") and plan.strategy.saves != "adapter",
         "trained_dir": "ADAPTER_DIR" if plan.strategy.saves == "adapter" else "MODEL_DIR",
+        # Packing joins examples; a classifier's example has one label, a preference answer is scored whole.
+        "packs": plan.data.format not in ("classification", "preference"),
+        # A frozen reference copy is passed along to every function that scores with it.
+        "reference_arg": ", reference" if objective is not None and objective.reference == "copy" else "",
+        "reference_copy": objective is not None and objective.reference == "copy",
+        "counted": counted_name(plan),
+        # What one training step's loss is a mean over, in the scripts' comments.
+        "unit": {"pairs": "pair", "answers": "answer", "loss_tokens": "token", "examples": "example"}[
+            counted_name(plan)
+        ],
+        # How eval.py and chat.py write a question as the model reads it.
+        **prompt_layout(plan),
+        # The held-out loss of a causal model is a perplexity; a preference loss is not.
+        "perplexity": not classifier and objective is None,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..diagnostics import Diagnostics
 from .data_combinations import check_data
+from .preference import check_objective
 from .schema import PEFT_KINDS, Percent, Spec
 from .validate import SourceMap
 
@@ -22,6 +23,7 @@ FORMAT_COLUMNS = {
         "system_role",
     ),
     "classification": ("text", "label", "labels"),
+    "preference": ("prompt", "template", "chat_template", "chosen", "rejected", "completion", "label"),
 }
 # Column settings a format cannot do without (the others have defaults).
 REQUIRED_COLUMNS = {"instruction": ("prompt", "response"), "classification": ("label", "labels")}
@@ -30,6 +32,7 @@ TASK_METRICS = {
     "instruction": {"perplexity", "loss", "response_loss", "rouge_l", "chrf"},
     "chat": {"perplexity", "loss", "response_loss", "rouge_l", "chrf"},
     "classification": {"accuracy", "macro_f1", "precision", "recall", "confusion_matrix", "loss"},
+    "preference": {"preference_accuracy", "reward_margin"},
 }
 
 
@@ -46,6 +49,7 @@ def impossible_combinations(spec: Spec, sources: SourceMap) -> Diagnostics:
     _percentages(spec, sources, diags)
     _launcher(spec, sources, diags)
     check_data(spec, sources, diags)
+    check_objective(spec, sources, diags)
     return diags
 
 
@@ -95,7 +99,7 @@ def _data_columns(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
             )
     keys = ("prompt", "input", "response", "template", "messages", "chat_template", "label", "labels", "text")
     keys += ("role_key", "content_key", "user_role", "assistant_role", "system_role")
-    for key in keys:
+    for key in (*keys, "chosen", "rejected", "completion"):
         if sources.setting("data", key) is not None and key not in FORMAT_COLUMNS[fmt]:
             users = [f for f, keys in FORMAT_COLUMNS.items() if key in keys]
             diags.error(

@@ -27,7 +27,9 @@ class Data(Block):
     max_samples: int | None = Field(
         None, ge=1, le=10**12, description="read at most this many rows of the split, the first ones in file order"
     )
-    format: Literal["text", "instruction", "chat", "classification"] = Field("text", description="what a row is")
+    format: Literal["text", "instruction", "chat", "classification", "preference"] = Field(
+        "text", description="what a row is; `preference`: a prompt with a better and a worse answer (an `objective`)"
+    )
     max_length: int = Field(512, ge=8, le=1_048_576, description="tokens per training sequence; see `overlong`")
     min_length: int | None = Field(
         None, ge=1, le=1_048_576, description="drop examples of fewer tokens than this (before packing)"
@@ -42,7 +44,10 @@ class Data(Block):
         0, ge=0, le=1024, description="worker processes of each training data loader; 0 loads in the training process"
     )
     text: str | None = Field(None, description="text column (`text`, `classification`)")
-    prompt: str | None = Field(None, description="prompt column (`instruction`)")
+    prompt: str | None = Field(
+        None,
+        description="prompt column (`instruction`, `preference`: without it, `chosen`/`rejected` are conversations)",
+    )
     input: str | None = Field(
         None, description="optional input column (`instruction`); `alpaca` leaves its `Input:` out where it is empty"
     )
@@ -64,5 +69,10 @@ class Data(Block):
         description="a name (" + ", ".join(f"`{n}`" for n in CHAT_TEMPLATE_NAMES) + ") or a Jinja chat template; "
         "on `instruction` data it renders prompt and response as one user and one assistant turn",
     )
-    label: str | None = Field(None, description="label column (`classification`)")
+    chosen: str | None = Field(None, description="column of the preferred answer or conversation (`preference`)")
+    rejected: str | None = Field(None, description="column of the worse answer or conversation (`preference`)")
+    completion: str | None = Field(None, description="answer column of unpaired rows (`preference` with `kto`)")
+    label: str | None = Field(
+        None, description="label column (`classification`; with `kto`, true for a desirable answer)"
+    )
     labels: list[str] | None = Field(None, min_length=2, description="the label set, in order (`classification`)")

@@ -21,7 +21,7 @@ from .lower import lower
 from .parser import parse
 
 TOP_ORDER = ("extends", "name", "domain", "description")
-BLOCK_ORDER = ("base", "data", "tokenizer", "strategy", "train", "eval", "hardware", "output")
+BLOCK_ORDER = ("base", "data", "tokenizer", "strategy", "objective", "train", "eval", "hardware", "output")
 INDENT = "  "
 MAX_WIDTH = 88
 # Trailing comments start at this column (counting from 0), as in the examples of DESIGN.md,

@@ -16,7 +16,7 @@ RESOLVED = {
     ("data", "packing"): "`true` for `text`; else rows of similar length are batched together",
     ("data", "shuffle_seed"): "`train.seed`",
     ("data", "text"): '`"text"`',
-    ("data", "prompt"): '`"prompt"`',
+    ("data", "prompt"): '`"prompt"` for `instruction`',
     ("data", "messages"): '`"messages"`',
     ("data", "template"): "`default`; the prompt alone with a `chat_template`",
     ("data", "chat_template"): "`tokenizer` (chatml for a learned tokenizer); none on `instruction` data",
@@ -34,6 +34,8 @@ RESOLVED = {
     ("scratch", "context"): "`data.max_length`",
     ("ia3", "targets"): "peft's default for the architecture",
     ("ia3", "feedforward"): "peft's default for the architecture",
+    ("dpo", "reference"): "`auto`",
+    ("kto", "reference"): "`auto`",
 }
 
 
@@ -102,9 +104,11 @@ def reference() -> str:
     """The markdown reference of every block and strategy kind."""
     out = [BEGIN, "", "### Top level", "", *table("", schema.TopLevel)]
     for name, model in schema.BLOCKS.items():
-        if name == "strategy":
+        if name in schema.LABELLED:
             continue
         out += ["", f"### `{name}`", "", typing.cast(str, model.__doc__).strip(), "", *table(name, model)]
-    for kind, model in schema.STRATEGIES.items():
-        out += ["", f"### `strategy {kind}`", "", typing.cast(str, model.__doc__).strip(), "", *table(kind, model)]
+    for block, kinds in schema.LABELLED.items():
+        for kind, model in kinds.items():
+            doc = " ".join(typing.cast(str, model.__doc__).split())
+            out += ["", f"### `{block} {kind}`", "", doc, "", *table(kind, model)]
     return "\n".join([*out, "", END])

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .datablocks import CHAT_TEMPLATE_NAMES, Data  # noqa: F401
+from .objectives import OBJECTIVES, REFERENCED_KINDS, Dpo, Kto, Objective, Orpo, Simpo  # noqa: F401
 from .strategies import (  # noqa: F401  (re-exported: the schema is one namespace to its readers)
     IA3,
     PEFT_KINDS,
@@ -129,6 +130,8 @@ class Eval(Block):
                 "precision",
                 "recall",
                 "confusion_matrix",
+                "preference_accuracy",
+                "reward_margin",
             ]
         ]
         | None
@@ -215,12 +218,15 @@ BLOCKS: dict[str, type[Block]] = {
     "data": Data,
     "tokenizer": Tokenizer,
     "strategy": Block,  # chosen by label from STRATEGIES
+    "objective": Block,  # chosen by label from OBJECTIVES
     "train": Train,
     "eval": Eval,
     "hardware": Hardware,
     "output": Output,
 }
 REQUIRED_BLOCKS = ("data", "strategy")
+# Blocks whose label picks their model: `strategy lora { … }`, `objective dpo { … }`.
+LABELLED: dict[str, dict[str, type[Block]]] = {"strategy": STRATEGIES, "objective": OBJECTIVES}
 
 
 class Spec(Block):
@@ -234,6 +240,7 @@ class Spec(Block):
     data: Data
     tokenizer: Tokenizer = Tokenizer()
     strategy: Strategy = Field(discriminator="kind")
+    objective: Objective | None = Field(None, discriminator="kind")
     train: Train = Train()
     eval: Eval = Eval()
     hardware: Hardware = Hardware()

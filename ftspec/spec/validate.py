@@ -18,6 +18,7 @@ from ..diagnostics import Diagnostics, Span, closest, did_you_mean, one_of
 from ..figures import plural
 from . import schema
 from .ast import Block, Document, Setting, Value
+from .objectives import REFERENCE_SETTINGS
 
 TOP = ""  # the block name used for top-level settings
 
@@ -55,8 +56,8 @@ class SourceMap:
 def model_for(block: str, label: str | None) -> type[schema.Block] | None:
     if block == TOP:
         return schema.TopLevel
-    if block == "strategy":
-        return schema.STRATEGIES.get(label or "")
+    if block in schema.LABELLED:
+        return schema.LABELLED[block].get(label or "")
     return schema.BLOCKS.get(block)
 
 
@@ -265,6 +266,22 @@ def _unknown_key_help(block: str, label: str | None, key: str, known: list[str])
     return f"settings {where}: " + ", ".join(known)
 
 
+def _reference_settings(item: Block, diags: Diagnostics) -> tuple:
+    """FT232: reference settings on an objective that has no reference model (ORPO, SimPO); the other items."""
+    if item.label in schema.REFERENCED_KINDS:
+        return item.items
+    for setting in [s for s in item.items if isinstance(s, Setting) and s.key in REFERENCE_SETTINGS]:
+        diags.error(
+            "FT232",
+            f"`objective {item.label}` takes no reference model, but `{setting.key}` is given",
+            setting.key_span,
+            f"remove `{setting.key}`; "
+            + " and ".join(f"`objective {k}`" for k in schema.REFERENCED_KINDS)
+            + " compare against a reference",
+        )
+    return tuple(s for s in item.items if not (isinstance(s, Setting) and s.key in REFERENCE_SETTINGS))
+
+
 def validate(doc: Document) -> tuple[schema.Spec | None, SourceMap, Diagnostics]:
     """Check a Document's structure and values; returns the Spec when there are no errors."""
     diags = Diagnostics()
@@ -290,28 +307,30 @@ def validate(doc: Document) -> tuple[schema.Spec | None, SourceMap, Diagnostics]
             continue
         sources.blocks[item.name] = item
         model = model_for(item.name, item.label)
-        if item.name == "strategy":
+        if item.name in schema.LABELLED:
+            kinds = schema.LABELLED[item.name]
             if item.label is None:
                 diags.error(
                     "FT109",
-                    "`strategy` needs a kind",
+                    f"`{item.name}` needs a kind",
                     item.name_span,
-                    "write `strategy lora { ... }`; kinds: " + ", ".join(schema.STRATEGIES),
+                    f"write `{item.name} {next(iter(kinds))} {{ ... }}`; kinds: " + ", ".join(kinds),
                 )
                 continue
             if model is None:
-                help = did_you_mean(item.label, schema.STRATEGIES)
-                help = (help + " " if help else "") + "kinds: " + ", ".join(schema.STRATEGIES)
-                diags.error("FT103", f"unknown strategy kind `{item.label}`", item.label_span, help)
+                help = did_you_mean(item.label, kinds)
+                help = (help + " " if help else "") + "kinds: " + ", ".join(kinds)
+                diags.error("FT103", f"unknown {item.name} kind `{item.label}`", item.label_span, help)
                 continue
         elif item.label is not None:
             diags.error(
                 "FT109",
                 f"`{item.name}` takes no label",
                 item.label_span,
-                f"write `{item.name} {{ ... }}`; only `strategy` has a kind",
+                f"write `{item.name} {{ ... }}`; only `strategy` and `objective` have a kind",
             )
-        values = _check_items(item.name, item.label, item.items, model, sources, diags)
+        items = _reference_settings(item, diags) if item.name == "objective" else item.items
+        values = _check_items(item.name, item.label, items, model, sources, diags)
         try:
             validated[item.name] = model.model_validate({k: to_python(v) for k, v in values.items()})
         except ValidationError as error:

@@ -58,7 +58,7 @@ def test_values_enumerations_booleans_templates_and_models():
 def test_paths_relative_to_the_spec():
     text = 'data {\n  train = "../data/cricket/'
     items = complete.completions(text, 1, 29, COACH)
-    assert [item.label for item in items] == ["coaching.jsonl"]
+    assert [item.label for item in items] == ["coaching.jsonl", "preferences.jsonl"]
     assert items[0].text_edit.range.start.character == 29
     specs = _labels('extends = "', 0, 11)
     assert "tiny-base.ft" in specs and all(label.endswith((".ft", "/")) for label in specs)

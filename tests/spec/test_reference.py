@@ -25,6 +25,11 @@ def test_reference_lists_every_block_strategy_and_setting():
         for name in model.model_fields:
             if name != "kind":
                 assert f"| `{name}` |" in text
+    for kind, model in schema.OBJECTIVES.items():
+        assert f"### `objective {kind}`" in text
+        for name in model.model_fields:
+            if name != "kind":
+                assert f"| `{name}` |" in text
     for name in schema.BLOCKS:
-        if name != "strategy":
+        if name not in schema.LABELLED:
             assert f"### `{name}`" in text
