@@ -84,6 +84,25 @@ class DataPlan(Section):
     held_out: bool = Field(True, description="whether any rows are held out; false with `eval_split = 0%`")
 
 
+class SourcePlan(Section):
+    """One source of a mixture: its own data plan, its weight and what an epoch draws from it."""
+
+    name: str
+    weight: float
+    share: float = Field(description="the weight over the sum of the weights: its share of every epoch's sequences")
+    data: DataPlan
+    sequences: int | None = Field(None, description="training sequences of its own, estimated")
+    drawn_per_epoch: int | None = Field(None, description="sequences an epoch draws from it, estimated")
+    tokens_per_epoch: int | None = Field(None, description="tokens of the sequences drawn, estimated")
+
+
+class MixturePlan(Section):
+    """Several data sources (labelled data blocks) mixed by weight."""
+
+    sources: tuple[SourcePlan, ...]
+    epoch: str = Field(description="what one epoch of the mixture is")
+
+
 class StrategyPlan(Section):
     kind: str
     saves: Literal["model", "adapter"]
@@ -225,6 +244,7 @@ class Plan(Section):
     base: BasePlan | None = None
     tokenizer: TokenizerPlan | None = None
     data: DataPlan | None = None
+    mixture: MixturePlan | None = None
     strategy: StrategyPlan | None = None
     train: TrainPlan | None = None
     hardware: HardwarePlan | None = None
@@ -267,5 +287,8 @@ def relative(value: Any, start: Path) -> Any:
 
 
 def plan_dict(plan: Plan, start: Path) -> dict[str, Any]:
-    """The plan as plain data with paths relative to ``start``."""
-    return relative(plan.model_dump(mode="python"), start)
+    """The plan as plain data with paths relative to ``start`` (a single source's without `mixture`)."""
+    dumped = plan.model_dump(mode="python")
+    if dumped["mixture"] is None:
+        del dumped["mixture"]
+    return relative(dumped, start)

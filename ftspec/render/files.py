@@ -122,7 +122,7 @@ def job_name(name: str) -> str:
 def context(plan: Plan, out_dir: Path) -> dict:
     return {
         "plan": plan_dict(plan, out_dir),
-        "view": view(plan),
+        "view": view(plan, out_dir),
         "launch_command": LAUNCH,
         "plan_id": plan_id(plan),
         "node_scripts": node_scripts(plan, out_dir),
