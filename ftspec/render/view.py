@@ -46,6 +46,12 @@ def source_constants(data: DataPlan, share: float, out_dir: Path) -> dict:
     return constants
 
 
+def _held_out(data: DataPlan) -> str:
+    if data.eval:
+        return "its `eval` files"
+    return f"{round((data.eval_split or 0) * 100, 2):g}% of its rows" if data.held_out else "none"
+
+
 def mixture_view(plan: Plan, out_dir: Path | None) -> dict | None:
     """What the scripts of a mixture print beyond the plan: SOURCES, and the source eval.py's prompts follow."""
     if plan.mixture is None or out_dir is None:
@@ -57,6 +63,8 @@ def mixture_view(plan: Plan, out_dir: Path | None) -> dict | None:
         "prompt_source": sources[0].name,
         "formats": formats,
         "described": "a mixture of " + ", ".join(f"{s.name} ({s.data.format}, {s.share:.0%})" for s in sources),
+        # The model card's held-out rows of each source.
+        "held_out": ", ".join(f"{s.name} {_held_out(s.data)}" for s in sources),
     }
 
 
