@@ -8,6 +8,7 @@ sequences exactly as the emitted train.py does, so the planned steps are the ste
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from .data import decide_data
 from .plan import DataPlan, MixturePlan, Plan, SourcePlan
@@ -36,6 +37,18 @@ def draws(total: int, shares: list[float]) -> list[int]:
 def source_plan(plan: Plan, source: SourcePlan) -> Plan:
     """``plan`` as one source sees it: its inputs, and its data plan as `data`."""
     return plan.with_(inputs=plan.inputs.for_source(source.name), data=source.data)
+
+
+def each_source(plan: Plan, check: Callable[[Plan], Plan]) -> Plan:
+    """``check`` of one data source run on each source of a mixture (on ``plan`` itself for one source), what it
+    finds kept; for a mixture, only its diagnostics."""
+    if plan.mixture is None:
+        return check(plan)
+    for source in plan.mixture.sources:
+        own = source_plan(plan, source)
+        for diagnostic in check(own).diagnostics[len(own.diagnostics) :]:
+            plan = plan.diagnose(diagnostic)
+    return plan
 
 
 def decide_sources(plan: Plan) -> Plan:

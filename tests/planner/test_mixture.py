@@ -142,3 +142,16 @@ def test_the_editor_offers_data_keys_inside_a_labelled_block(tmp_path):
     formats = [item.label for item in completions("data chat {\n  format = ", 1, 11, tmp_path / "x.ft")]
     assert formats == ["text", "instruction", "chat", "classification"]
     assert "share of every epoch's training sequences" in key_text("data", "chat", "weight")
+
+
+def test_each_source_is_checked_against_the_bases_tokenizer(tmp_path):
+    import tinymodels
+
+    base = tmp_path / "base"
+    tinymodels.tokenizer().save_pretrained(base)  # a tokenizer without a chat template of its own
+    config = {"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4}
+    (base / "config.json").write_text(json.dumps(config | {"intermediate_size": 128, "vocab_size": 1024}))
+    text = SPEC.replace('model = "org/model"', 'model = "base"').replace("  chat_template = chatml\n", "")
+    result = api.check(project(tmp_path, text), target="cpu")
+    [missing] = [d for d in result.diagnostics if d.code == "FT246"]
+    assert missing.span.line == 14  # the `format = chat` of source `talk`, not of the first source
