@@ -683,6 +683,7 @@ class MixtureSampler(Sampler):
         self.draws = dict(zip(spans, counts))
         for name, count in self.draws.items():
             if count and not spans[name][1]:
+                # Every example was filtered out, or had its answer cut away at MAX_LENGTH.
                 why = f"source {name} has no training sequences to draw {count} from"
                 raise SystemExit(why)
 

@@ -26,7 +26,7 @@ def test_a_mixture_trains_on_each_sources_share_and_reports_each_source(tmp_path
     spec.write_text(
         f'name = "mixed"\nbase {{ model = "{model}" }}\n'
         f'data qa {{\n  train = "{files["instruction"]}"\n  format = instruction\n  prompt = "question"\n'
-        '  response = "answer"\n  max_samples = 24\n  eval_split = 25%\n  max_length = 64\n  weight = 3\n}\n'
+        '  response = "answer"\n  max_samples = 24\n  eval_split = 25%\n  max_length = 128\n  weight = 3\n}\n'
         f'data talk {{\n  train = "{files["chat"]}"\n  format = chat\n  chat_template = chatml\n'
         "  max_samples = 16\n  eval_split = 25%\n  weight = 1\n}\n"
         f'data prose {{\n  train = "{files["text"]}"\n  max_samples = 12\n  eval_split = 0%\n  weight = 1\n}}\n'
