@@ -72,7 +72,12 @@ def check(
             from .datacheck.bos import leading_bos
             from .datacheck.columns import column_faults  # the first row of each data file, in milliseconds
 
-            for found in [*column_faults(result.plan), *leading_bos(result.plan)]:
+            faults = [*column_faults(result.plan), *leading_bos(result.plan)]
+            if result.plan.mixture is not None:
+                from .datacheck.mixture import per_source
+
+                faults = per_source(result.plan, lambda own: [*column_faults(own), *leading_bos(own)])
+            for found in faults:
                 result.plan = result.plan.diagnose(found)
     return result
 
@@ -81,6 +86,10 @@ def check_data(plan: Plan):
     """Read every row of the plan's data files: a DataReport of located faults and the quality report."""
     from .datacheck.check import scan_data  # only `check --data` and `run` read the data
 
+    if plan.mixture is not None:
+        from .datacheck.mixture import scan_mixture
+
+        return scan_mixture(plan)
     return scan_data(plan)
 
 

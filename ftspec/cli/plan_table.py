@@ -36,7 +36,21 @@ def _strategy(plan: dict) -> str:
     return text
 
 
+def _mixture(plan: dict) -> str:
+    """Each source of a mixture: its share, format, files and what an epoch draws of its sequences."""
+    parts = []
+    for source in plan["mixture"]["sources"]:
+        data = source["data"]
+        drawn = source["drawn_per_epoch"]
+        each = f", {drawn:,} of its {source['sequences']:,} sequences an epoch" if drawn is not None else ""
+        parts.append(f"{source['name']} {source['share']:.0%} ({data['format']} from {', '.join(data['train'])}{each})")
+    packed = ", packed" if plan["data"]["packing"] else ""
+    return "mixture of " + "; ".join(parts) + f"; {plan['data']['max_length']} tokens{packed}"
+
+
 def _data(plan: dict) -> str:
+    if "mixture" in plan:
+        return _mixture(plan)
     data = plan["data"]
     source = data["hub"] or ", ".join(data["train"])
     held = ", ".join(data["eval"]) if data["eval"] else f"{data['eval_split']:.0%} of the rows"

@@ -59,6 +59,9 @@ CONSEQUENCES: tuple[tuple[str, Callable[[Plan], Any], Callable[[Any], str], str,
     ("total parameters", lambda p: _memory(p, "total_params"), count, "", True),
     ("optimizer steps", lambda p: p.estimates.optimizer_steps, str, "", False),
     ("tokens per epoch", lambda p: p.estimates.tokens_per_epoch, count, "", True),
+    # A mixture's weights, as what they mean: each source's share of an epoch, and the sequences drawn from it.
+    ("mix (share of each epoch)", lambda p: _mix(p, "share"), lambda v: _by_source(v, "{:.0%}"), "", False),
+    ("sequences drawn per epoch", lambda p: _mix(p, "drawn_per_epoch"), lambda v: _by_source(v, "{:,}"), "", False),
     ("memory per device", lambda p: _memory(p, "per_device_gib"), lambda v: f"{v:g}", "GiB", False),
     ("fits in memory", lambda p: p.fits, lambda v: "yes" if v else "no", "", False),
     ("precision", lambda p: p.hardware.precision, str, "", False),
@@ -86,6 +89,17 @@ CONSEQUENCES: tuple[tuple[str, Callable[[Plan], Any], Callable[[Any], str], str,
     ("scheduler", lambda p: p.train.scheduler, str, "", False),
     ("warm-up steps", warmup_steps, str, "", False),
 )
+
+
+def _mix(plan: Plan, figure: str) -> tuple | None:
+    """(source, figure) of each source of a mixture; None for one source."""
+    if plan.mixture is None:
+        return None
+    return tuple((source.name, getattr(source, figure)) for source in plan.mixture.sources)
+
+
+def _by_source(value: tuple, shape: str) -> str:
+    return ", ".join(f"{name} {UNKNOWN if figure is None else shape.format(figure)}" for name, figure in value)
 
 
 def consequences(old: Plan, new: Plan) -> list[Change]:
@@ -180,9 +194,22 @@ def learns_from(old: Plan, new: Plan, old_side: Side, new_side: Side) -> list[Ch
             before = old_files[name]
             texts = _hash_text(before, old_side), _hash_text(digest, new_side)
             changes.append(Change(f"content of {name}", before, digest, *texts))
-    for label, read, show in LEARNING:
-        before, after = read(old), read(new)
-        if before != after:
-            texts = ("none" if value is None else show(value) for value in (before, after))
-            changes.append(Change(label, before, after, *texts))
+    for prefix, old_view, new_view in _views(old, new):
+        for label, read, show in LEARNING:
+            before, after = read(old_view), read(new_view)
+            if before != after:
+                texts = ("none" if value is None else show(value) for value in (before, after))
+                changes.append(Change(prefix + label, before, after, *texts))
     return changes
+
+
+def _views(old: Plan, new: Plan) -> list[tuple[str, Plan, Plan]]:
+    """The plans to compare how rows become tokens in: the two, or each source both mixtures have, as `data`."""
+    if old.mixture is None or new.mixture is None:
+        return [("", old, new)]
+    before = {source.name: source.data for source in old.mixture.sources}
+    return [
+        (f"source {source.name}: ", old.with_(data=before[source.name]), new.with_(data=source.data))
+        for source in new.mixture.sources
+        if source.name in before
+    ]

@@ -69,7 +69,10 @@ def _settings(loaded: Loaded, whole: set[str]) -> dict[str, Value | _Strategy]:
     entries: dict[str, Value | _Strategy] = {
         key: setting.value for (block, key), setting in sources.settings.items() if block == TOP
     }
+    mixture = any(name.startswith("data.") for name in sources.blocks)
     for name, block in sources.blocks.items():
+        if mixture and name == "data":
+            continue  # a mixture's first source, under its own name as well
         values = {key: setting.value for (owner, key), setting in sources.settings.items() if owner == name}
         if name in whole:
             entries[name] = _Strategy(block.label or "", values)

@@ -50,6 +50,15 @@ class Inputs(BaseModel):
     data_bytes: int = 0  # size and rows of the training files, for the token estimate
     data_rows: int = 0
     base_files: Any = None  # the base's config, tokenizer and safetensors headers (inputs.basefiles), when on disk
+    # A mixture's files and their size by source: (training files, held-out files, bytes, rows).
+    source_data: dict[str, tuple[tuple[Path, ...], tuple[Path, ...], int, int]] = {}
+
+    def for_source(self, name: str) -> Inputs:
+        """These inputs as one source of the mixture sees them: its data block as `data`, its files and size."""
+        train, held, size, rows = self.source_data[name]
+        spec = self.spec.model_copy(update={"data": self.spec.mixture[name]})
+        changes = {"spec": spec, "sources": self.sources.for_source(name), "data_train": train, "data_eval": held}
+        return self.model_copy(update={**changes, "data_bytes": size, "data_rows": rows})
 
 
 def inputs_for(loaded: Loaded, hardware: HardwareProfile) -> Inputs:
@@ -57,6 +66,9 @@ def inputs_for(loaded: Loaded, hardware: HardwareProfile) -> Inputs:
     dependency = loaded.dependency if loaded.dependency is not None and loaded.dependency.spec else None
     dims, source = model_dims(loaded.spec, loaded.base_dir, loaded.tokenizer_dir, dependency)
     data_bytes, data_rows = data_size(loaded.data_train)
+    by_source = {}
+    for name, (train, held) in loaded.source_files.items():
+        by_source[name] = (tuple(train), tuple(held), *data_size(train))
     return Inputs(
         spec=loaded.spec,
         sources=loaded.sources,
@@ -78,6 +90,7 @@ def inputs_for(loaded: Loaded, hardware: HardwareProfile) -> Inputs:
         data_bytes=data_bytes,
         data_rows=data_rows,
         base_files=for_spec(loaded),
+        source_data=by_source,
     )
 
 

@@ -13,7 +13,6 @@ from .advice import advise
 from .attention import decide_attention
 from .base import decide_base
 from .batch import decide_batch
-from .data import decide_data
 from .distribution import decide_distribution
 from .estimates import decide_estimates
 from .evaluation import decide_eval
@@ -21,6 +20,7 @@ from .fit import decide_fit
 from .launcher import decide_launcher
 from .loss import decide_loss
 from .objective import decide_objective
+from .mixture import decide_sources
 from .offline import decide_offline
 from .offload import check_host_memory, decide_offload
 from .outputs import decide_outputs
@@ -37,7 +37,7 @@ from .training import decide_training_options
 PASSES = (
     decide_base,
     decide_tokenizer,
-    decide_data,
+    decide_sources,
     decide_strategy,
     decide_objective,
     decide_special_tokens,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from .mixture import draws, source_plan
 from .plan import EstimatePlan, Plan
 from .rowchoice import read_share
 from .tokens import CHARS_PER_TOKEN, count_tokens, why_estimated
@@ -41,15 +42,9 @@ def warmup_steps(plan: Plan) -> int | None:
     return int(train.warmup_ratio * steps) if steps is not None else None
 
 
-def decide_estimates(plan: Plan) -> Plan:
-    """Tokens and sequences per epoch, optimizer steps, training FLOPs and duration.
-
-    >>> from ftspec.planner.testing import plan_until
-    >>> e = plan_until('data { max_length = 128\\n packing = true }', decide_estimates).estimates
-    >>> e.tokens_per_epoch, e.sequences_per_epoch, e.optimizer_steps
-    (2250, 18, 3)
-    """
-    inputs, data, train = plan.inputs, plan.data, plan.train
+def data_size(plan: Plan) -> tuple[int | None, str, int | None]:
+    """Training tokens and sequences of one epoch of ``plan.data``, and how the tokens were found."""
+    inputs, data = plan.inputs, plan.data
     counted = count_tokens(plan)  # with the spec's own tokenizer where it is on disk (see ftspec.planner.tokens)
     if counted is not None:
         tokens, how = int(counted[0] * kept_share(plan)), counted[1]
@@ -61,6 +56,46 @@ def decide_estimates(plan: Plan) -> Plan:
     if tokens is not None:
         packed = math.ceil(tokens / data.max_length)
         sequences = packed if data.packing else max(rows or 0, packed if data.format == "text" else 0)
+    return tokens, how, sequences
+
+
+def mixed_size(plan: Plan) -> tuple[Plan, int | None, str, int | None]:
+    """One epoch of a mixture: each source's sequences, what the epoch draws from each (its share of all of
+    them) and the tokens of those; the plan's mixture gets the figures."""
+    sizes = [data_size(source_plan(plan, source)) for source in plan.mixture.sources]
+    hows = dict.fromkeys(how for _, how, _ in sizes)
+    how = (
+        next(iter(hows))
+        if len(hows) == 1
+        else "; ".join(f"{source.name}: {how}" for source, (_, how, _) in zip(plan.mixture.sources, sizes, strict=True))
+    )
+    if any(sequences is None for _, _, sequences in sizes):
+        return plan, None, how, None
+    total = sum(sequences for _, _, sequences in sizes)
+    drawn = draws(total, [source.share for source in plan.mixture.sources])
+    sources, tokens = [], 0
+    for source, (own_tokens, _, own), count in zip(plan.mixture.sources, sizes, drawn, strict=True):
+        seen = round(count * own_tokens / own) if own else 0
+        tokens += seen
+        figures = {"sequences": own, "drawn_per_epoch": count, "tokens_per_epoch": seen}
+        sources.append(source.model_copy(update=figures))
+    mixture = plan.mixture.model_copy(update={"sources": tuple(sources)})
+    return plan.with_(mixture=mixture), tokens, how, total
+
+
+def decide_estimates(plan: Plan) -> Plan:
+    """Tokens and sequences per epoch, optimizer steps, training FLOPs and duration.
+
+    >>> from ftspec.planner.testing import plan_until
+    >>> e = plan_until('data { max_length = 128\\n packing = true }', decide_estimates).estimates
+    >>> e.tokens_per_epoch, e.sequences_per_epoch, e.optimizer_steps
+    (2250, 18, 3)
+    """
+    inputs, train = plan.inputs, plan.train
+    if plan.mixture is not None:
+        plan, tokens, how, sequences = mixed_size(plan)
+    else:
+        tokens, how, sequences = data_size(plan)
     steps = train.max_steps
     if steps is None and sequences is not None:
         steps = math.ceil(sequences / train.effective_batch_size) * (train.epochs or 1)

@@ -26,7 +26,9 @@ def decide_eval(plan: Plan) -> Plan:
     """
     spec = plan.spec.eval
     # With no rows held out (`eval_split = 0%`) nothing is measured, and no held-out answer is scored.
-    metrics = tuple(spec.metrics) if spec.metrics else DEFAULT_METRICS[plan.data.format]
+    # A mixture is measured by held-out loss and perplexity, overall and per source: what every format has.
+    fmt = "text" if plan.mixture is not None else plan.data.format
+    metrics = tuple(spec.metrics) if spec.metrics else DEFAULT_METRICS[fmt]
     decided = EvalPlan(
         metrics=metrics if plan.data.held_out else (),
         compare_base=spec.compare_base,
@@ -35,7 +37,7 @@ def decide_eval(plan: Plan) -> Plan:
         temperature=spec.temperature,
         top_p=spec.top_p,
         repetition_penalty=spec.repetition_penalty,
-        samples=spec.samples if plan.data.format in GENERATIVE and plan.data.held_out else 0,
+        samples=spec.samples if fmt in GENERATIVE and plan.data.held_out else 0,
         every=spec.every,
         per_epoch=spec.per_epoch,
         batch_size=spec.batch_size or plan.train.micro_batch_size,

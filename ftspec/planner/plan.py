@@ -85,6 +85,25 @@ class DataPlan(Section):
     held_out: bool = Field(True, description="whether any rows are held out; false with `eval_split = 0%`")
 
 
+class SourcePlan(Section):
+    """One source of a mixture: its own data plan, its weight and what an epoch draws from it."""
+
+    name: str
+    weight: float
+    share: float = Field(description="the weight over the sum of the weights: its share of every epoch's sequences")
+    data: DataPlan
+    sequences: int | None = Field(None, description="training sequences of its own, estimated")
+    drawn_per_epoch: int | None = Field(None, description="sequences an epoch draws from it, estimated")
+    tokens_per_epoch: int | None = Field(None, description="tokens of the sequences drawn, estimated")
+
+
+class MixturePlan(Section):
+    """Several data sources (labelled data blocks) mixed by weight."""
+
+    sources: tuple[SourcePlan, ...]
+    epoch: str = Field(description="what one epoch of the mixture is")
+
+
 class StrategyPlan(Section):
     kind: str
     saves: Literal["model", "adapter"]
@@ -251,6 +270,7 @@ class Plan(Section):
     base: BasePlan | None = None
     tokenizer: TokenizerPlan | None = None
     data: DataPlan | None = None
+    mixture: MixturePlan | None = None
     strategy: StrategyPlan | None = None
     objective: ObjectivePlan | None = None
     train: TrainPlan | None = None
@@ -294,10 +314,12 @@ def relative(value: Any, start: Path) -> Any:
 
 
 def plan_dict(plan: Plan, start: Path) -> dict[str, Any]:
-    """The plan as plain data with paths relative to ``start``."""
+    """The plan as plain data with paths relative to ``start`` (a supervised plan's without `objective`, a single
+    source's without `mixture`: the plans of specs that use neither stay as they were)."""
     data = relative(plan.model_dump(mode="python"), start)
-    if data.get("objective") is None:
-        data.pop("objective", None)  # supervised learning: the plans of specs without an objective stay as they were
+    for optional in ("objective", "mixture"):
+        if data.get(optional) is None:
+            data.pop(optional, None)
     return data
 
 

@@ -20,6 +20,7 @@ from collections import Counter
 from ..diagnostics import Diagnostic, Severity
 from ..figures import plural
 from ..inputs.basefiles import BaseFiles, row_norms
+from .mixture import each_source
 from .plan import Plan
 
 UNTRAINED = 1e-3  # a row whose norm is under this share of an ordinary row's was never trained
@@ -281,8 +282,8 @@ def decide_special_tokens(plan: Plan) -> Plan:
         return plan
     template, span = _chat_template(plan, files)
     plan = _oversized(plan, files)
-    plan = _no_template(plan, files)
-    plan = _double_bos(plan, files)
+    # Of each source of a mixture: whether its template has what it needs of the tokenizer.
+    plan = each_source(plan, lambda own: _double_bos(_no_template(own, files), files))
     plan = _overrides(plan, files)
     plan = _padding(plan, files, template)
     if template is not None:

@@ -124,7 +124,7 @@ def context(plan: Plan, out_dir: Path) -> dict:
     return {
         "plan": planned,
         "objective": planned.get("objective"),  # None: supervised learning
-        "view": view(plan),
+        "view": view(plan, out_dir),
         "launch_command": LAUNCH,
         "plan_id": plan_id(plan),
         "node_scripts": node_scripts(plan, out_dir),

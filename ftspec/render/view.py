@@ -8,8 +8,64 @@ templates as `view`.
 
 from __future__ import annotations
 
-from ..planner.plan import Plan
+from pathlib import Path
+
+from ..planner.plan import DataPlan, Plan, relative
 from ..planner.precision import ACCELERATE
+
+# What each format of a mixture's source reads, by the name SOURCES gives it in the scripts.
+SOURCE_KEYS = {
+    "text": ("text_column",),
+    "instruction": (
+        "prompt_column",
+        "response_column",
+        "template",
+        "input_column",
+        "template_no_input",
+        "train_on_prompt",
+    ),
+    "chat": ("messages_column", "role_key", "content_key", "roles", "chat_template", "train_on_prompt"),
+}
+
+
+def source_constants(data: DataPlan, share: float, out_dir: Path) -> dict:
+    """One source of a mixture as the scripts' SOURCES holds it: its files relative to the scripts, the rows it
+    reads, its share of each epoch and what its format reads of a row."""
+    held = 0.0 if not data.held_out else data.eval_split
+    constants = {
+        "format": data.format,
+        "share": share,
+        "train": relative(list(data.train), out_dir),
+        "eval": relative(list(data.eval), out_dir),
+        "loader": data.loader,
+        "split": data.split,
+        "max_samples": data.max_samples,
+        "eval_split": held,
+    }
+    constants.update({key: getattr(data, key) for key in SOURCE_KEYS[data.format]})
+    return constants
+
+
+def _held_out(data: DataPlan) -> str:
+    if data.eval:
+        return "its `eval` files"
+    return f"{round((data.eval_split or 0) * 100, 2):g}% of its rows" if data.held_out else "none"
+
+
+def mixture_view(plan: Plan, out_dir: Path | None) -> dict | None:
+    """What the scripts of a mixture print beyond the plan: SOURCES, and the source eval.py's prompts follow."""
+    if plan.mixture is None or out_dir is None:
+        return None
+    sources = plan.mixture.sources
+    formats = sorted({source.data.format for source in sources})
+    return {
+        "sources": {s.name: source_constants(s.data, s.share, out_dir) for s in sources},
+        "prompt_source": sources[0].name,
+        "formats": formats,
+        "described": "a mixture of " + ", ".join(f"{s.name} ({s.data.format}, {s.share:.0%})" for s in sources),
+        # The model card's held-out rows of each source.
+        "held_out": ", ".join(f"{s.name} {_held_out(s.data)}" for s in sources),
+    }
 
 
 def local_inputs(plan: Plan, script: str) -> list[tuple[str, bool]]:
@@ -89,13 +145,17 @@ def prompt_layout(plan: Plan) -> dict[str, bool]:
     }
 
 
-def view(plan: Plan) -> dict:
+def view(plan: Plan, out_dir: Path | None = None) -> dict:
     """Everything the templates need beyond the plan itself, computed once."""
     classifier = plan.data.format == "classification"
     objective = plan.objective
+    mixture = mixture_view(plan, out_dir)
     return {
+        "mixture": mixture,
+        "data_described": mixture["described"] if mixture else f"{plan.data.format} data",
         "causal": not classifier,
-        "generative": plan.data.format in ("instruction", "chat"),
+        # A mixture is measured by held-out loss per source: no answers scored against one format's references.
+        "generative": plan.data.format in ("instruction", "chat") and mixture is None,
         "auto_model": "AutoModelForSequenceClassification" if classifier else "AutoModelForCausalLM",
         "peft_task": "SEQ_CLS" if classifier else "CAUSAL_LM",
         "mixed_precision": ACCELERATE.get(plan.hardware.precision),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..diagnostics import Diagnostics
-from .data_combinations import check_data
+from .data_combinations import check_data, check_source
+from .mixture import ANSWER_METRICS, check_mixture
 from .preference import check_objective
 from .schema import PEFT_KINDS, Percent, Spec
 from .validate import SourceMap
@@ -50,6 +51,14 @@ def impossible_combinations(spec: Spec, sources: SourceMap) -> Diagnostics:
     _launcher(spec, sources, diags)
     check_data(spec, sources, diags)
     check_objective(spec, sources, diags)
+    # A mixture's first source was checked as `data` above; the others are checked alike, each in its block.
+    for name, data in list(spec.mixture.items())[1:]:
+        source, where = spec.model_copy(update={"data": data}), sources.for_source(name)
+        _data_columns(source, where, diags)
+        _exclusive(source, where, diags, only="data")
+        _percentages(source, where, diags, only="data")
+        check_source(source, where, diags)
+    check_mixture(spec, sources, diags)
     return diags
 
 
@@ -127,7 +136,7 @@ def _data_columns(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
         )
 
 
-def _exclusive(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
+def _exclusive(spec: Spec, sources: SourceMap, diags: Diagnostics, only: str | None = None) -> None:
     pairs = [
         ("data", "eval", "eval_split"),
         ("train", "epochs", "max_steps"),
@@ -136,6 +145,8 @@ def _exclusive(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
         ("eval", "every", "per_epoch"),
     ]
     for block, first, second in pairs:
+        if only is not None and block != only:
+            continue
         a, b = sources.setting(block, first), sources.setting(block, second)
         if a is None or b is None:
             continue
@@ -226,8 +237,10 @@ def _evaluation(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
             sources.at("eval", "prompts"),
             "remove `prompts`; the report shows the confusion matrix instead",
         )
+    # A mixture is measured as text is (FT265 says why answer scores are not).
+    fmt = "text" if spec.mixture else fmt
     for index, metric in enumerate(spec.eval.metrics or ()):
-        if metric not in TASK_METRICS[fmt]:
+        if metric not in TASK_METRICS[fmt] and not (spec.mixture and metric in ANSWER_METRICS):
             metrics = sources.setting("eval", "metrics")
             span = metrics.value.value[index].span if metrics is not None else sources.at("eval")
             diags.error(
@@ -254,7 +267,7 @@ def _generation(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
                 f"remove `{key}`; the report shows accuracy and the confusion matrix instead",
             )
         return
-    if fmt == "text" and "samples" in written and spec.eval.samples > 0:
+    if fmt == "text" and "samples" in written and spec.eval.samples > 0 and not spec.mixture:
         diags.error(
             "FT215",
             "`eval.samples` scores answers against reference answers, but `format = text` rows have none",
@@ -270,7 +283,7 @@ def _generation(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
         )
 
 
-def _percentages(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
+def _percentages(spec: Spec, sources: SourceMap, diags: Diagnostics, only: str | None = None) -> None:
     """Shares of something must lie between none and all of it."""
     strategy = spec.strategy
     cases = [
@@ -281,7 +294,7 @@ def _percentages(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
         ("strategy", "final", getattr(strategy, "final", None), True),
     ]
     for block, key, value, all_of_it in cases:
-        if not isinstance(value, Percent):
+        if not isinstance(value, Percent) or (only is not None and block != only):
             continue
         if not (0 <= value.value <= 100 if all_of_it else 0 <= value.value < 100):
             bounds = "from 0% to 100%" if all_of_it else "from 0% to less than 100%"

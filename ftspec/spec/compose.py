@@ -12,6 +12,13 @@ from ..diagnostics import Span
 from .ast import Block, Document, Setting, Value
 
 
+def _same_block(old: Block, new: Block) -> bool:
+    """Blocks merge by name; a mixture's labelled data blocks by name and label (each is its own source)."""
+    if old.name != new.name:
+        return False
+    return old.name != "data" or old.label == new.label
+
+
 def _merge_items(parent: tuple, child: tuple) -> tuple:
     """Child settings replace the parent's by key; blocks merge by name (and strategy kind)."""
     out: list = list(parent)
@@ -19,7 +26,7 @@ def _merge_items(parent: tuple, child: tuple) -> tuple:
         if isinstance(item, Setting):
             index = next((i for i, old in enumerate(out) if isinstance(old, Setting) and old.key == item.key), None)
         else:
-            index = next((i for i, old in enumerate(out) if isinstance(old, Block) and old.name == item.name), None)
+            index = next((i for i, old in enumerate(out) if isinstance(old, Block) and _same_block(old, item)), None)
         if index is None:
             out.append(item)
         elif isinstance(item, Block) and item.label == out[index].label:

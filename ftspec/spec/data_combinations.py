@@ -17,10 +17,15 @@ NEEDS_HELD_OUT = (("eval", "every"), ("eval", "per_epoch"), ("eval", "metrics"),
 
 
 def check_data(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
-    _rows(spec, sources, diags)
+    check_source(spec, sources, diags)
     _no_held_out(spec, sources, diags)
-    _roles(spec, sources, diags)
     _special_tokens(spec, sources, diags)
+
+
+def check_source(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
+    """The checks of one data source (`spec.data`, which `sources` locates)."""
+    _rows(spec, sources, diags)
+    _roles(spec, sources, diags)
 
 
 def _rows(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
@@ -51,8 +56,10 @@ def _rows(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
 
 
 def _no_held_out(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
+    # A mixture holds rows out when any of its sources does.
+    held = [data.eval or data.eval_split is None or data.eval_split.value != 0 for data in spec.mixture.values()]
     split = spec.data.eval_split
-    if split is None or split.value != 0:
+    if split is None or split.value != 0 or any(held):
         return
     for block, key in NEEDS_HELD_OUT:
         if sources.setting(block, key) is not None:

@@ -8,6 +8,9 @@ from pydantic import Field
 
 from .values import Block, Percent
 
+# Settings of the run as a whole, not of one source: in a mixture every source that sets one sets the same value.
+RUN_WIDE = ("max_length", "min_length", "overlong", "packing", "shuffle_seed", "workers", "loader_workers")
+
 # Chat templates ftspec knows by name; `tokenizer` is the base tokenizer's own.
 CHAT_TEMPLATE_NAMES = ("tokenizer", "chatml", "llama3", "llama2", "mistral", "qwen2.5", "qwen3", "gemma", "phi-3")
 
@@ -72,6 +75,15 @@ class Data(Block):
     chosen: str | None = Field(None, description="column of the preferred answer or conversation (`preference`)")
     rejected: str | None = Field(None, description="column of the worse answer or conversation (`preference`)")
     completion: str | None = Field(None, description="answer column of unpaired rows (`preference` with `kto`)")
+    weight: float | None = Field(
+        None,
+        gt=0,
+        le=1_000_000,
+        description="a labelled block (`data NAME { }`) is one source of a mixture, and its share of every "
+        "epoch's training sequences is its weight over the sum of the weights. An epoch has as many sequences as "
+        "all sources' training splits together; a source's share is drawn from its own sequences, as whole "
+        "shuffled passes and then the rest without replacement, anew each epoch from the shuffling seed",
+    )
     label: str | None = Field(
         None, description="label column (`classification`; with `kto`, true for a desirable answer)"
     )

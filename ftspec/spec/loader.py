@@ -45,6 +45,8 @@ class Loaded:
     overrides: tuple[str, ...] = ()
     data_train: list[Path] = field(default_factory=list)
     data_eval: list[Path] = field(default_factory=list)
+    # A mixture's training and held-out files by source (`data_train`, `data_eval`: all of them, in order).
+    source_files: dict[str, tuple[list[Path], list[Path]]] = field(default_factory=dict)
     base_dir: Path | None = None
     base_package: tuple[str, str] | None = None  # (package, directory inside it)
     tokenizer_dir: Path | None = None  # a named tokenizer that is a local directory
@@ -175,10 +177,10 @@ def load(
     return loaded
 
 
-def _expand(loaded: Loaded, key: str, value: str) -> list[Path]:
+def _expand(loaded: Loaded, key: str, value: str, block: str = "data") -> list[Path]:
     if value.startswith("hub:"):
         return []
-    pattern = loaded.resolve("data", key, value)
+    pattern = loaded.resolve(block, key, value)
     if glob.has_magic(str(pattern)) and not pattern.is_file():  # a file may be named `a[1].jsonl`
         # The deepest directory without wildcards: a recursive walk from `/` would take minutes.
         prefix = next((p for p in (pattern, *pattern.parents) if not glob.has_magic(str(p))), pattern)
@@ -186,7 +188,7 @@ def _expand(loaded: Loaded, key: str, value: str) -> list[Path]:
             loaded.diagnostics.error(
                 "FT302",
                 f"`{value}` would search the whole file system",
-                loaded.sources.at("data", key),
+                loaded.sources.at(block, key),
                 "start the pattern from a directory, e.g. `data/**/*.jsonl`",
             )
             return []
@@ -195,7 +197,7 @@ def _expand(loaded: Loaded, key: str, value: str) -> list[Path]:
             loaded.diagnostics.error(
                 "FT302",
                 f"no file matches `{value}`",
-                loaded.sources.at("data", key),
+                loaded.sources.at(block, key),
                 f"looked for `{display_path(pattern)}`",
             )
         return matches
@@ -205,7 +207,7 @@ def _expand(loaded: Loaded, key: str, value: str) -> list[Path]:
         loaded.diagnostics.error(
             "FT302",
             f"data file `{value}` {what}",
-            loaded.sources.at("data", key),
+            loaded.sources.at(block, key),
             (f"did you mean `{near}`? " if near else "")
             + f"looked for `{display_path(pattern)}`; relative paths start from the spec's directory",
         )
@@ -225,6 +227,15 @@ def _near_file(path: Path, written: str) -> str | None:
 
 
 def _resolve_data(loaded: Loaded) -> None:
+    for name, data in loaded.spec.mixture.items():
+        block = f"data.{name}"
+        train = _expand(loaded, "train", data.train, block)
+        held = _expand(loaded, "eval", data.eval, block) if data.eval is not None else []
+        loaded.source_files[name] = (train, held)
+        loaded.data_train += train
+        loaded.data_eval += held
+    if loaded.spec.mixture:
+        return
     data = loaded.spec.data
     loaded.data_train = _expand(loaded, "train", data.train)
     if data.eval is not None:

@@ -15,6 +15,7 @@ RESOLVED = {
     ("data", "eval_split"): "10% when no `eval`",
     ("data", "packing"): "`true` for `text`; else rows of similar length are batched together",
     ("data", "shuffle_seed"): "`train.seed`",
+    ("data", "weight"): "1 in a labelled block",
     ("data", "text"): '`"text"`',
     ("data", "prompt"): '`"prompt"` for `instruction`',
     ("data", "messages"): '`"messages"`',

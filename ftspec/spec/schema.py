@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .datablocks import CHAT_TEMPLATE_NAMES, Data  # noqa: F401
+from .datablocks import CHAT_TEMPLATE_NAMES, RUN_WIDE, Data  # noqa: F401
 from .objectives import OBJECTIVES, REFERENCED_KINDS, Dpo, Kto, Objective, Orpo, Simpo  # noqa: F401
 from .strategies import (  # noqa: F401  (re-exported: the schema is one namespace to its readers)
     IA3,
@@ -237,7 +237,8 @@ class Spec(Block):
     description: str = ""
     extends: str | None = None
     base: Base | None = None
-    data: Data
+    data: Data  # the single source; in a mixture, its first source (every source shares the RUN_WIDE settings)
+    mixture: dict[str, Data] = Field(default_factory=dict)  # labelled data blocks by name, in the spec's order
     tokenizer: Tokenizer = Tokenizer()
     strategy: Strategy = Field(discriminator="kind")
     objective: Objective | None = Field(None, discriminator="kind")

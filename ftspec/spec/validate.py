@@ -44,6 +44,19 @@ class SourceMap:
             return Span(b.name_span.path, b.name_span.line, b.name_span.column, end.end_line, end.end_column)
         return Span(self.path, 1, 1, 1, 2)
 
+    def alias(self, name: str, block: str) -> None:
+        """Let ``name`` stand for ``block``: a mixture's first source answers for `data`."""
+        self.blocks[name] = self.blocks[block]
+        for (owner, key), setting in list(self.settings.items()):
+            if owner == block:
+                self.settings[(name, key)] = setting
+
+    def for_source(self, name: str) -> SourceMap:
+        """This map with the source ``name`` of a mixture as `data`, for what is checked per source."""
+        view = SourceMap(self.path, dict(self.blocks), {k: v for k, v in self.settings.items() if k[0] != "data"})
+        view.alias("data", f"data.{name}")
+        return view
+
     def key_at(self, block: str, key: str) -> Span:
         s = self.settings.get((block, key))
         return s.key_span if s else self.at(block)
@@ -289,12 +302,16 @@ def validate(doc: Document) -> tuple[schema.Spec | None, SourceMap, Diagnostics]
     validated: dict[str, object] = {}
 
     top_values = _check_items(TOP, None, doc.items, schema.TopLevel, sources, diags)
+    mixture: dict[str, schema.Data] = {}
     for item in doc.blocks():
-        if item.name in sources.blocks:
-            first = sources.blocks[item.name]
+        # A labelled data block is one source of a mixture, recorded as `data.NAME`.
+        name = f"data.{item.label}" if item.name == "data" and item.label is not None else item.name
+        if name in sources.blocks:
+            first = sources.blocks[name]
+            shown = f"data {item.label}" if name != item.name else item.name
             diags.error(
                 "FT107",
-                f"block `{item.name}` appears twice",
+                f"block `{shown}` appears twice",
                 item.name_span,
                 f"the first is on line {first.name_span.line}; merge them into one",
             )
@@ -305,7 +322,7 @@ def validate(doc: Document) -> tuple[schema.Spec | None, SourceMap, Diagnostics]
                 help = f"`{item.name}` is a setting: write `{item.name} = ...`"
             diags.error("FT101", f"unknown block `{item.name}`", item.name_span, help)
             continue
-        sources.blocks[item.name] = item
+        sources.blocks[name] = item
         model = model_for(item.name, item.label)
         if item.name in schema.LABELLED:
             kinds = schema.LABELLED[item.name]
@@ -322,19 +339,25 @@ def validate(doc: Document) -> tuple[schema.Spec | None, SourceMap, Diagnostics]
                 help = (help + " " if help else "") + "kinds: " + ", ".join(kinds)
                 diags.error("FT103", f"unknown {item.name} kind `{item.label}`", item.label_span, help)
                 continue
-        elif item.label is not None:
+        elif item.label is not None and item.name != "data":
             diags.error(
                 "FT109",
                 f"`{item.name}` takes no label",
                 item.label_span,
-                f"write `{item.name} {{ ... }}`; only `strategy` and `objective` have a kind",
+                f"write `{item.name} {{ ... }}`; only `strategy` and `objective` have a kind, and `data NAME` names"
+                " a source",
             )
         items = _reference_settings(item, diags) if item.name == "objective" else item.items
-        values = _check_items(item.name, item.label, items, model, sources, diags)
+        values = _check_items(name, item.label, items, model, sources, diags)
         try:
-            validated[item.name] = model.model_validate({k: to_python(v) for k, v in values.items()})
+            checked = model.model_validate({k: to_python(v) for k, v in values.items()})
         except ValidationError as error:
-            _field_errors(item.name, item.label, model, values, error, sources, diags)
+            _field_errors(name, item.label, model, values, error, sources, diags)
+            continue
+        if name != item.name:
+            mixture[item.label] = checked
+        else:
+            validated[item.name] = checked
 
     try:
         top = schema.TopLevel.model_validate({k: to_python(v) for k, v in top_values.items()})
@@ -342,8 +365,21 @@ def validate(doc: Document) -> tuple[schema.Spec | None, SourceMap, Diagnostics]
         _field_errors(TOP, None, schema.TopLevel, top_values, error, sources, diags)
         top = None
 
+    labelled = [block for key, block in sources.blocks.items() if key.startswith("data.")]
+    if labelled and "data" in sources.blocks:
+        diags.error(
+            "FT260",
+            "an unlabelled `data` block beside labelled ones (`data NAME { ... }`)",
+            sources.blocks["data"].name_span,
+            f"one source is `data {{ ... }}`; a mixture labels every source: `data {labelled[0].label} {{ ... }}`"
+            f" and name this one too, e.g. `data main {{ ... }}`",
+        )
+    elif mixture:
+        from .mixture import combine  # the mixture's own module, which builds on this one
+
+        validated["data"], validated["mixture"] = combine(mixture, sources, diags)
     for required in schema.REQUIRED_BLOCKS:
-        if required not in sources.blocks:
+        if required not in sources.blocks and not (required == "data" and labelled):
             example = "strategy lora { ... }" if required == "strategy" else f"{required} {{ ... }}"
             diags.error(
                 "FT108",
