@@ -19,8 +19,8 @@ from .evaluation import decide_eval
 from .fit import decide_fit
 from .launcher import decide_launcher
 from .loss import decide_loss
-from .objective import decide_objective
 from .mixture import decide_sources
+from .objective import decide_objective
 from .offline import decide_offline
 from .offload import check_host_memory, decide_offload
 from .outputs import decide_outputs
