@@ -56,7 +56,7 @@ def _item(label: str, kind: types.CompletionItemKind, detail: str = "", insert: 
 def _blocks() -> list[types.CompletionItem]:
     items = []
     for name, model in schema.BLOCKS.items():
-        if name == "strategy":
+        if name in schema.LABELLED:
             continue
         items.append(
             _item(
@@ -67,17 +67,18 @@ def _blocks() -> list[types.CompletionItem]:
                 insert_text_format=types.InsertTextFormat.Snippet,
             )
         )
-    for kind, model in schema.STRATEGIES.items():
-        items.append(
-            _item(
-                f"strategy {kind}",
-                types.CompletionItemKind.Module,
-                (model.__doc__ or "").strip(),
-                f"strategy {kind} {{\n\t$0\n}}",
-                insert_text_format=types.InsertTextFormat.Snippet,
-                filter_text=f"strategy {kind}",
+    for block, kinds in schema.LABELLED.items():
+        for kind, model in kinds.items():
+            items.append(
+                _item(
+                    f"{block} {kind}",
+                    types.CompletionItemKind.Module,
+                    (model.__doc__ or "").strip(),
+                    f"{block} {kind} {{\n\t$0\n}}",
+                    insert_text_format=types.InsertTextFormat.Snippet,
+                    filter_text=f"{block} {kind}",
+                )
             )
-        )
     return items
 
 
@@ -97,10 +98,10 @@ def _keys(block: str, label: str | None) -> list[types.CompletionItem]:
     ]
 
 
-def _kinds() -> list[types.CompletionItem]:
+def _kinds(block: str) -> list[types.CompletionItem]:
     return [
         _item(kind, types.CompletionItemKind.EnumMember, (model.__doc__ or "").strip())
-        for kind, model in schema.STRATEGIES.items()
+        for kind, model in schema.LABELLED[block].items()
     ]
 
 
@@ -194,8 +195,8 @@ def completions(text: str, line: int, character: int, path: Path) -> list[types.
         return _values(at, path.parent, line, character)
     if at.in_string:
         return []
-    if at.statement == ("strategy",) and at.block == TOP:
-        return _kinds()
+    if len(at.statement) == 1 and at.statement[0] in schema.LABELLED and at.block == TOP:
+        return _kinds(at.statement[0])
     if at.statement:
         return []
     if at.block == TOP:

@@ -36,11 +36,13 @@ def test_cursor_knows_block_key_and_list_across_lines():
     assert word_at("  scheduler = cosine  # c", 0, 16).text == "cosine"
 
 
-def test_top_level_offers_settings_blocks_and_strategy_kinds():
+def test_top_level_offers_settings_blocks_and_strategy_and_objective_kinds():
     labels = _labels("", 0, 0)
-    assert {"name", "extends", "data", "train", "strategy lora", "strategy scratch"} <= set(labels)
-    assert "rank" not in labels
+    assert {"name", "extends", "data", "train", "strategy lora", "strategy scratch", "objective dpo"} <= set(labels)
+    assert "rank" not in labels and "strategy" not in labels and "objective" not in labels
     assert _labels("strategy q", 0, 10)[:3] == ["full", "lora", "qlora"]
+    assert sorted(_labels("objective ", 0, 10)) == ["dpo", "kto", "orpo", "simpo"]
+    assert "beta" in _labels("objective dpo {\n  ", 1, 2) and "rank" not in _labels("objective dpo {\n  ", 1, 2)
 
 
 def test_values_enumerations_booleans_templates_and_models():
