@@ -9,20 +9,18 @@ under SDPA keeps for backward; `bench/memory.py` checks the figures against meas
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import ceil, prod
+from math import prod
 
 from ..inputs.modelinfo import ModelDims, layer_linears, parameter_count, parameter_shapes
 from .activations import activations as step_activations
 from .precision import DTYPES
+from .state import FULL_KINDS, SHARDED, device_state
 
-FULL_KINDS = {"full", "scratch"}
 LORA_KINDS = {"lora", "qlora", "adalora"}  # adapters with the LoRA layout: rank x (in + out) per target
 PEFT_DEFAULT_FRACTION = 0.01  # trainable share assumed for other PEFT kinds (ia3, lokr) when the caller gives none
 # peft's default LoRA targets for Llama-style models, and what `all_linear` expands to.
 DEFAULT_TARGETS = ("q_proj", "v_proj")
 ALL_LINEAR = {"all_linear", "all-linear"}
-SHARDED = ("fsdp", "zero3")  # weights, gradients and optimizer state split over the processes
-PARTITIONED = ("fsdp", "zero2", "zero3")  # at least gradients and optimizer state split
 # Kept free on every device: the CUDA context (~0.5 GiB), allocator fragmentation, and what the
 # estimate does not count (communication buffers, kernels' workspaces beyond cuBLAS's).
 MARGIN = 0.10
@@ -33,12 +31,6 @@ def usable(device_memory: float | None) -> float | None:
     return device_memory * (1 - MARGIN) if device_memory else None
 
 
-# bitsandbytes 4-bit: two values per byte, one absmax per 64-weight block, stored as fp32 (4 B) or, with double
-# quantization, as one byte plus one fp32 second-level constant per 256 blocks (Dettmers et al. 2023, section 3).
-NF4_BLOCK, NF4_BLOCK2 = 64, 256
-# bitsandbytes 8-bit optimizers: one byte per moment, an fp32 absmax per 256-value block; tensors under 4096 values
-# keep 32-bit moments (`min_8bit_size`).
-OPT8_BLOCK, OPT8_MIN = 256, 4096
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 # Modules peft can train in full beside an adapter (`modules_to_save`), by the name peft matches, and what they hold.
 EMBEDDINGS, HEADS = {"embed_tokens", "wte", "word_embeddings", "embeddings"}, {"lm_head", "embed_out"}
@@ -79,36 +71,6 @@ def _targets(dims: ModelDims, lora_targets) -> list[tuple[str, str, int, int]]:
     if isinstance(lora_targets, str):
         lora_targets = [name for name, *_ in linears] if lora_targets in ALL_LINEAR else [lora_targets]
     return [linear for linear in linears if linear[0] in set(lora_targets)]
-
-
-def _optimizer_bytes(optimizer: str, shapes: list[tuple[tuple[int, ...], int]]) -> int:
-    """State bytes for the trainable tensors of ``shapes``, each (shape, bytes per value of the parameter)."""
-    total = 0
-    for shape, size in shapes:
-        n = prod(shape)
-        if optimizer in ("adamw_8bit", "paged_adamw_8bit"):
-            # Paged state can spill to host memory under pressure; it is counted here as resident.
-            total += 8 * n if n < OPT8_MIN else 2 * n + 2 * 4 * ceil(n / OPT8_BLOCK)
-        elif optimizer == "adafactor":
-            # transformers' Adafactor (no first moment by default) factors a matrix's second moment into fp32 row and
-            # column statistics; vectors keep a full fp32 second moment.
-            total += 4 * (shape[0] + shape[1]) if len(shape) >= 2 else 4 * n
-        elif optimizer == "paged_adamw_32bit":
-            total += 8 * n  # bitsandbytes' 32-bit moments are float32 whatever the parameter's dtype
-        elif optimizer == "sgd":
-            total += size * n  # the momentum buffer, in the gradient's dtype (the generated script uses momentum 0.9)
-        else:
-            total += 2 * size * n  # torch's AdamW: first and second moments in the parameter's dtype
-    return total
-
-
-def _quantized_bytes(fan_in: int, fan_out: int, bits: int, double_quant: bool) -> float:
-    """Bytes of one bitsandbytes-quantized linear layer's weight and constants."""
-    n = fan_in * fan_out
-    if bits == 8:
-        return n + 4 * fan_out  # LLM.int8: int8 weights and an fp32 scale per output row
-    constants = n / NF4_BLOCK * (1 + 4 / NF4_BLOCK2 if double_quant else 4)
-    return n / 2 + constants
 
 
 def _saved_modules(dims: ModelDims, names, classifier: int | None) -> list[tuple[int, ...]]:
@@ -169,57 +131,6 @@ def _trainable(dims, strategy, base, stored, classifier, saved, rank, targets, f
     return shapes + saved, trainable + sum(prod(shape) for shape, _ in saved), adapter_only
 
 
-def _weights(dims, strategy, base, stored, head, mixed, quant_bits, double_quant) -> tuple[float, float]:
-    """The weights' bytes, and the 16-bit copies autocast keeps of them through the forward.
-
-    fp32 masters for full fine-tuning plus the 16-bit copies autocast makes for every matmul (the "6 bytes per
-    parameter" of mixed precision), or 16-bit weights that need no copy; a frozen base in its dtype; bitsandbytes
-    leaves embeddings, norms and the output head unquantized (fp32 after prepare_model_for_kbit_training), and the
-    head's matmul then keeps a 16-bit copy of it.
-    """
-    linears, full = layer_linears(dims), strategy in FULL_KINDS
-    layer_linear_params = dims.num_hidden_layers * sum(n_in * n_out for _, _, n_in, n_out in linears)
-    cached = mixed and (stored == 4 or quant_bits)
-    copies = 2 * (layer_linear_params + head if full else head if quant_bits else 0) if cached else 0
-    if full:
-        return stored * base, copies
-    if quant_bits:
-        per_layer = sum(_quantized_bytes(n_in, n_out, quant_bits, double_quant) for *_, n_in, n_out in linears)
-        return dims.num_hidden_layers * per_layer + 4 * (base - layer_linear_params), copies
-    return base * stored, copies
-
-
-def _gradients_and_optimizer(optimizer, shapes, full, stored, trainable, on_cuda) -> tuple[float, float, float]:
-    """Gradients (in their parameters' dtype), optimizer state, and the optimizer step's temporaries.
-
-    Foreach AdamW (CUDA) takes the square root of every second moment at once, the single-tensor loop (CPU) one
-    tensor's. Adafactor holds grad**2 + eps and the factored estimate of one tensor at once, and on CUDA a third
-    tensor-sized buffer (measured for a 32000 x 512 embedding; 2048 columns showed two). SGD and the 8-bit kernels
-    work in place.
-    """
-    gradients = stored * trainable if full else sum(prod(shape) * size for shape, size in shapes)
-    largest = max(prod(shape) for shape, _ in shapes)
-    largest_bytes = max(prod(shape) * size for shape, size in shapes)
-    step = {"adamw": gradients if on_cuda else largest_bytes, "adafactor": (12 if on_cuda else 8) * largest}
-    return gradients, _optimizer_bytes(optimizer, shapes), step.get(optimizer, 0)
-
-
-def _offloaded(offload: str, gathered, weights, adapters, gradients, optimizer_bytes, step) -> tuple[float, ...]:
-    """Weights, adapters, gradients, optimizer state and step temporaries left on the device, and the host's bytes.
-
-    The optimizer steps on the host (DeepSpeed's CPU Adam, FSDP's CPU offload): its state lives there, and its step's
-    temporaries (at most a tensor's size) leave the device too. With `all` over sharded state (``gathered`` is then
-    the gathered layers' bytes), each process's shard of weights and gradients lives on the host as well.
-    """
-    if offload == "none":
-        return weights, adapters, gradients, optimizer_bytes, step, 0.0
-    host, optimizer_bytes, step = optimizer_bytes, 0, 0
-    if offload == "all" and gathered is not None:
-        host += weights - gathered + adapters + gradients
-        weights, adapters, gradients = gathered, 0, 0
-    return weights, adapters, gradients, optimizer_bytes, step, host
-
-
 def _number_formats(full: bool, precision: str, weight_dtype: str | None, quant_bits: int | None) -> tuple:
     """Whether training is mixed precision, the bytes of a stored weight, and the activations' byte widths."""
     mixed = precision != "fp32"  # `auto` plans for a GPU, which picks bf16 or fp16
@@ -241,23 +152,6 @@ def _sizes(dims: ModelDims, num_labels: int | None) -> tuple:
         base += classifier * h - (0 if dims.tie_word_embeddings else dims.vocab_size * h)
     head = h * outputs if dims.kind == "decoder" else 0  # the output head's weight, tied or not
     return classifier, outputs, base, head
-
-
-def _per_device(shard: str, processes: int, gathered: float):
-    """What one device holds of weights, adapters, their copies, gradients, optimizer state and step buffers."""
-
-    def share(weights, adapters, copies, gradients, optimizer_bytes, step):
-        if shard in PARTITIONED:
-            gradients, optimizer_bytes, step = gradients / processes, optimizer_bytes / processes, step / processes
-        if shard in SHARDED:
-            # Sharded fp32 weights (FSDP's layout, not DeepSpeed's 16-bit ones) plus the layer being computed and the
-            # one prefetched (``gathered``, in the compute dtype); the gathered layers replace autocast's copies.
-            weights, adapters, copies = weights / processes + gathered, adapters / processes, 0
-        elif shard == "ddp" and processes > 1:
-            gradients *= 2  # DDP's reducer copies gradients into communication buckets of the same total size
-        return weights, adapters, copies, gradients, optimizer_bytes, step
-
-    return share
 
 
 def estimate(
@@ -300,11 +194,8 @@ def estimate(
     if strategy == "qlora" and quant_bits is None:
         quant_bits = 4
     mixed, stored, types = _number_formats(full, precision, weight_dtype, quant_bits)
-    c = types["compute"]
     classifier, outputs, base, head = _sizes(dims, num_labels)
-    layers, linears = dims.num_hidden_layers, layer_linears(dims)
-
-    rank = lora_rank or 8
+    layers, rank = dims.num_hidden_layers, lora_rank or 8
     targets = _targets(dims, lora_targets) if strategy in LORA_KINDS or strategy == "loha" else []
     saved = [] if full else _saved_modules(dims, modules_to_save, classifier)
     saved_bytes = 4 if quant_bits else stored
@@ -314,32 +205,32 @@ def estimate(
     adapter_params = 0 if full else trainable
     fraction = trainable / base if full else 1.0
 
-    layer_linear_params = layers * sum(n_in * n_out for _, _, n_in, n_out in linears)
-    weights, copies = _weights(dims, strategy, base, stored, head, mixed, quant_bits, double_quant)
-    # peft keeps adapters in fp32, cast for each matmul under autocast, and its copies of `modules_to_save` in the
-    # base's dtype (fp32 over a quantized base).
-    adapters = 4 * adapter_only + saved_bytes * (adapter_params - adapter_only)
-    adapter_copies = 2 * adapter_only if mixed else 0
-    # A frozen fp32 base under autocast: each matmul casts its weight to 16 bits, and autograd keeps that copy for
-    # the input's gradient (autocast caches only weights that require grad): one layer's linears per layer.
-    frozen_copies = 2 * layer_linear_params / layers if mixed and stored == 4 and not full and not quant_bits else 0
     on_cuda = accelerator == "cuda"
-    gradients, optimizer_bytes, step = _gradients_and_optimizer(optimizer, shapes, full, stored, trainable, on_cuda)
-    gathered = 2 * layer_linear_params / layers * c
-    per_device = _per_device(shard, processes, gathered)
-    weights, adapters, copies, gradients, optimizer_bytes, step = per_device(
-        weights, adapters, copies, gradients, optimizer_bytes * fraction, step
+    state = device_state(
+        dims,
+        strategy,
+        formats=(mixed, stored, types["compute"], quant_bits, double_quant),
+        trained=(base, head, shapes, trainable, adapter_only, (adapter_params - adapter_only, saved_bytes), fraction),
+        optimizer=optimizer,
+        on_cuda=on_cuda,
+        shard=shard,
+        processes=processes,
+        offload=offload,
     )
+    weights, copies, adapters, gradients = state["weights"], state["copies"], state["adapters"], state["gradients"]
+    optimizer_bytes, step, host, frozen_copies = (
+        state["optimizer"],
+        state["step"],
+        state["host"],
+        state["frozen_copies"],
+    )
+    adapter_copies = state["adapter_copies"]
     # A frozen reference copy sits beside the trained weights for the whole run (no autocast copies: autocast caches
     # only weights that train). Its forward runs without grad before the model's: the hidden states it returns
     # (every layer's) and one layer's intermediates, then freed.
-    reference = weights if reference_copy else 0
+    reference = state["sharded_weights"] if reference_copy else 0
     hidden_states = (layers + 2) * micro_batch * seq_len * dims.hidden_size * types["residual"]
     reference_forward = hidden_states if reference_copy else 0
-    state = _offloaded(
-        offload, gathered if shard in SHARDED else None, weights, adapters, gradients, optimizer_bytes, step
-    )
-    weights, adapters, gradients, optimizer_bytes, step, host = state
 
     resident = weights + adapters + adapter_copies + optimizer_bytes + reference
     trained_head = bool(classifier or len(saved) > (1 if set(modules_to_save or ()) & EMBEDDINGS else 0))

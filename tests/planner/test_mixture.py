@@ -140,7 +140,7 @@ def test_the_editor_offers_data_keys_inside_a_labelled_block(tmp_path):
     offered = [item.label for item in completions("data chat {\n  we", 1, 4, tmp_path / "x.ft")]
     assert "weight" in offered and "messages" in offered and "rank" not in offered
     formats = [item.label for item in completions("data chat {\n  format = ", 1, 11, tmp_path / "x.ft")]
-    assert formats == ["text", "instruction", "chat", "classification"]
+    assert formats == ["text", "instruction", "chat", "classification", "preference"]
     assert "share of every epoch's training sequences" in key_text("data", "chat", "weight")
 
 
