@@ -295,6 +295,53 @@ def _reference_settings(item: Block, diags: Diagnostics) -> tuple:
     return tuple(s for s in item.items if not (isinstance(s, Setting) and s.key in REFERENCE_SETTINGS))
 
 
+def _block_model(item, name: str, sources: SourceMap, diags: Diagnostics):
+    """The validation model of a block, or None (after its diagnostic) when the block's values cannot be checked: a
+    block given twice, an unknown block, a missing or unknown kind."""
+    if name in sources.blocks:
+        first = sources.blocks[name]
+        shown = f"data {item.label}" if name != item.name else item.name
+        diags.error(
+            "FT107",
+            f"block `{shown}` appears twice",
+            item.name_span,
+            f"the first is on line {first.name_span.line}; merge them into one",
+        )
+        return None
+    if item.name not in schema.BLOCKS:
+        help = did_you_mean(item.name, schema.BLOCKS) or "blocks are: " + ", ".join(schema.BLOCKS)
+        if item.name in schema.TopLevel.model_fields:
+            help = f"`{item.name}` is a setting: write `{item.name} = ...`"
+        diags.error("FT101", f"unknown block `{item.name}`", item.name_span, help)
+        return None
+    sources.blocks[name] = item
+    model = model_for(item.name, item.label)
+    if item.name in schema.LABELLED:
+        kinds = schema.LABELLED[item.name]
+        if item.label is None:
+            diags.error(
+                "FT109",
+                f"`{item.name}` needs a kind",
+                item.name_span,
+                f"write `{item.name} {next(iter(kinds))} {{ ... }}`; kinds: " + ", ".join(kinds),
+            )
+            return None
+        if model is None:
+            help = did_you_mean(item.label, kinds)
+            help = (help + " " if help else "") + "kinds: " + ", ".join(kinds)
+            diags.error("FT103", f"unknown {item.name} kind `{item.label}`", item.label_span, help)
+            return None
+    elif item.label is not None and item.name != "data":
+        diags.error(
+            "FT109",
+            f"`{item.name}` takes no label",
+            item.label_span,
+            f"write `{item.name} {{ ... }}`; only `strategy` and `objective` have a kind, and `data NAME` names"
+            " a source",
+        )
+    return model
+
+
 def validate(doc: Document) -> tuple[schema.Spec | None, SourceMap, Diagnostics]:
     """Check a Document's structure and values; returns the Spec when there are no errors."""
     diags = Diagnostics()
@@ -306,47 +353,9 @@ def validate(doc: Document) -> tuple[schema.Spec | None, SourceMap, Diagnostics]
     for item in doc.blocks():
         # A labelled data block is one source of a mixture, recorded as `data.NAME`.
         name = f"data.{item.label}" if item.name == "data" and item.label is not None else item.name
-        if name in sources.blocks:
-            first = sources.blocks[name]
-            shown = f"data {item.label}" if name != item.name else item.name
-            diags.error(
-                "FT107",
-                f"block `{shown}` appears twice",
-                item.name_span,
-                f"the first is on line {first.name_span.line}; merge them into one",
-            )
+        model = _block_model(item, name, sources, diags)
+        if model is None:
             continue
-        if item.name not in schema.BLOCKS:
-            help = did_you_mean(item.name, schema.BLOCKS) or "blocks are: " + ", ".join(schema.BLOCKS)
-            if item.name in schema.TopLevel.model_fields:
-                help = f"`{item.name}` is a setting: write `{item.name} = ...`"
-            diags.error("FT101", f"unknown block `{item.name}`", item.name_span, help)
-            continue
-        sources.blocks[name] = item
-        model = model_for(item.name, item.label)
-        if item.name in schema.LABELLED:
-            kinds = schema.LABELLED[item.name]
-            if item.label is None:
-                diags.error(
-                    "FT109",
-                    f"`{item.name}` needs a kind",
-                    item.name_span,
-                    f"write `{item.name} {next(iter(kinds))} {{ ... }}`; kinds: " + ", ".join(kinds),
-                )
-                continue
-            if model is None:
-                help = did_you_mean(item.label, kinds)
-                help = (help + " " if help else "") + "kinds: " + ", ".join(kinds)
-                diags.error("FT103", f"unknown {item.name} kind `{item.label}`", item.label_span, help)
-                continue
-        elif item.label is not None and item.name != "data":
-            diags.error(
-                "FT109",
-                f"`{item.name}` takes no label",
-                item.label_span,
-                f"write `{item.name} {{ ... }}`; only `strategy` and `objective` have a kind, and `data NAME` names"
-                " a source",
-            )
         items = _reference_settings(item, diags) if item.name == "objective" else item.items
         values = _check_items(name, item.label, items, model, sources, diags)
         try:
