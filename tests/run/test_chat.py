@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -149,6 +150,8 @@ def read_until(fd: int, wanted: str, seconds: float = 180) -> str:
 def test_a_terminal_session_answers_streams_and_leaves_on_ctrl_c(project):
     pid, fd = pty.fork()
     if pid == 0:  # the child: ftspec chat on the pseudo-terminal
+        # A shell starts background jobs with Ctrl-C ignored, and an exec keeps what is ignored: let it through.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.chdir(project["root"])
         command = ftspec_command("chat", str(project["coach"]), "--compare")
         os.execv(command[0], command)
