@@ -7,7 +7,8 @@ with a byte-level BPE tokenizer.json grown to Llama 3's 128,256 tokens, which th
 Token counts are kept on disk by the hash of what they count (ftspec.planner.token_cache), so the same spec is
 timed twice: with its count kept from the round before, as every check after the first finds it, and with the
 count cache emptied before each run, as the first check after a change of the data or the tokenizer finds it.
-The machine may be shared: the commands run in alternation, one of each per round, so that a change in the
+Each command's CPU time is printed beside its wall time: on a shared machine it is the figure that the load
+changes least. The machine may be shared: the commands run in alternation, one of each per round, so that a change in the
 load falls on all of them alike, and the ratios come from the same run. ftspec's bytecode is compiled first,
 as pip does when it installs a package (under PYTHONDONTWRITEBYTECODE every cold run would otherwise compile
 ftspec's sources again, while the training stack's site-packages have theirs).
@@ -21,6 +22,7 @@ import compileall
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -38,13 +40,19 @@ from ftspec.planner import token_cache  # noqa: E402  (where the counts are kept
 LLAMA3_TOKENS = 128_256
 
 
-def timed(command: list[str], env: dict | None = None, forget: Path | None = None) -> float:
-    """Seconds ``command`` takes; ``forget`` (a file) is removed first."""
+CPU: dict[str, list[float]] = {}  # each command's CPU seconds (user and system), which other jobs change little
+
+
+def timed(command: list[str], env: dict | None = None, forget: Path | None = None) -> tuple[float, float]:
+    """Seconds ``command`` takes, and the CPU seconds it used; ``forget`` (a file) is removed first."""
     if forget is not None:
         forget.unlink(missing_ok=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True, env=env)
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
 def alternated(commands: dict[str, tuple], runs: int) -> dict[str, list[float]]:
@@ -53,9 +61,10 @@ def alternated(commands: dict[str, tuple], runs: int) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {name: [] for name in commands}
     for round_ in range(runs + 1):
         for name, (command, env, *forget) in commands.items():
-            seconds = timed(command, env, *forget)
+            seconds, cpu = timed(command, env, *forget)
             if round_:
                 times[name].append(seconds)
+                CPU.setdefault(name, []).append(cpu)
     return times
 
 
@@ -157,6 +166,7 @@ def main() -> None:
     for name, seconds in times.items():
         print(
             f"{name:<48} median {statistics.median(seconds):6.3f} s   min {min(seconds):6.3f}   max {max(seconds):6.3f}"
+            f"   CPU {statistics.median(CPU[name]):6.3f} s"
         )
     median = {name: statistics.median(seconds) for name, seconds in times.items()}
     stack = median["import torch, transformers, peft, accelerate"]
@@ -170,7 +180,9 @@ def main() -> None:
     )
     print(
         f"ftspec check of a spec whose base is in the local cache: {cached:.3f} s ({stack / cached:.1f}x), "
-        f"{large:.3f} s with a Llama-3-sized tokenizer ({stack / large:.1f}x) (goal < 0.5 s)"
+        f"{large:.3f} s with a Llama-3-sized tokenizer ({stack / large:.1f}x) (goal < 0.5 s); in CPU time "
+        f"{statistics.median(CPU['ftspec check, base in the hub cache']):.3f} s and "
+        f"{statistics.median(CPU['  the same, Llama-3-sized tokenizer.json']):.3f} s"
     )
     print(
         f"  Llama-3-sized: {large / cached:.2f}x the fixture's check with its token count kept, {plan / cached:.2f}x "
