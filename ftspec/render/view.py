@@ -60,6 +60,7 @@ def mixture_view(plan: Plan, out_dir: Path | None) -> dict | None:
     formats = sorted({source.data.format for source in sources})
     return {
         "sources": {s.name: source_constants(s.data, s.share, out_dir) for s in sources},
+        "order": [s.name for s in sources],
         "prompt_source": sources[0].name,
         "formats": formats,
         "described": "a mixture of " + ", ".join(f"{s.name} ({s.data.format}, {s.share:.0%})" for s in sources),

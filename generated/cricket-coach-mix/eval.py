@@ -78,6 +78,8 @@ SOURCES = {
         "train_on_prompt": False,
     },
 }
+# The spec's order of the sources: an epoch's shares are rounded to whole sequences in it, as the plan does.
+SOURCE_ORDER = ["coaching", "conversations"]
 TRAIN_FILES = [HERE / path for source in SOURCES.values() for path in source["train"]]
 # Examples of fewer tokens than this are dropped (None: none are).
 MIN_LENGTH = None
@@ -179,7 +181,7 @@ def load_source(source):
 
 def load_rows():
     """Every source's training and held-out rows, by source."""
-    return {name: load_source(source) for name, source in SOURCES.items()}
+    return {name: load_source(SOURCES[name]) for name in SOURCE_ORDER}
 
 
 def prompt_of(row, source):
