@@ -102,6 +102,8 @@ def test_packed_rows_have_exactly_the_loss_of_unpacked_ones(setup):
                 f"train_packing_{packing}", result.out_dir / "train.py"
             )
             train = importlib.util.module_from_spec(module_spec)
+            # Importable by name, as a script run as __main__ is: datasets' workers pickle its classes by it.
+            sys.modules[module_spec.name] = train
             module_spec.loader.exec_module(train)
         finally:
             sys.path.remove(str(result.out_dir))
