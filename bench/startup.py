@@ -8,10 +8,10 @@ Token counts are kept on disk by the hash of what they count (ftspec.planner.tok
 timed twice: with its count kept from the round before, as every check after the first finds it, and with the
 count cache emptied before each run, as the first check after a change of the data or the tokenizer finds it.
 Each command's CPU time is printed beside its wall time: on a shared machine it is the figure that the load
-changes least. The machine may be shared: the commands run in alternation, one of each per round, so that a change in the
-load falls on all of them alike, and the ratios come from the same run. ftspec's bytecode is compiled first,
-as pip does when it installs a package (under PYTHONDONTWRITEBYTECODE every cold run would otherwise compile
-ftspec's sources again, while the training stack's site-packages have theirs).
+changes least. The machine may be shared: the commands run in alternation, one of each per round, so that a
+change in the load falls on all of them alike, and the ratios come from the same run. ftspec's bytecode is
+compiled first, as pip does when it installs a package (under PYTHONDONTWRITEBYTECODE every cold run would
+otherwise compile ftspec's sources again, while the training stack's site-packages have theirs).
 Run: python bench/startup.py [--runs N]
 """
 

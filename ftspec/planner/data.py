@@ -210,7 +210,8 @@ def decide_data(plan: Plan) -> Plan:
     """Loader, columns, template, packing, shuffling seed and the held-out split.
 
     >>> from ftspec.planner.testing import plan_until
-    >>> d = plan_until('data { format = instruction\\n prompt = "q"\\n response = "a" }', decide_data).data
+    >>> from ftspec.planner.mixture import decide_sources  # the pass that calls this one
+    >>> d = plan_until('data { format = instruction\\n prompt = "q"\\n response = "a" }', decide_sources).data
     >>> d.loader, d.packing, d.group_by_length, d.eval_split, d.template
     ('json', False, True, 0.1, '### Question:\\n{q}\\n\\n### Answer:\\n')
     """

@@ -25,10 +25,10 @@ def rows_read(plan: Plan, rows: int) -> int:
     """The rows of ``rows`` that the split's slice and `max_samples` leave, before the held-out split.
 
     >>> from ftspec.planner.testing import plan_until
-    >>> from ftspec.planner.data import decide_data
-    >>> rows_read(plan_until('data { split = "train[:20%]" }', decide_data), 260)
+    >>> from ftspec.planner.mixture import decide_sources
+    >>> rows_read(plan_until('data { split = "train[:20%]" }', decide_sources), 260)
     52
-    >>> rows_read(plan_until('data { split = "train[-100:]"\\n max_samples = 30 }', decide_data), 260)
+    >>> rows_read(plan_until('data { split = "train[-100:]"\\n max_samples = 30 }', decide_sources), 260)
     30
     """
     data = plan.data
