@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import runpy
@@ -130,6 +131,16 @@ def working_directory(path: Path):
         yield
     finally:
         os.chdir(previous)
+
+
+def import_script(script: Path, name: str):
+    """A generated script imported as the module ``name`` (its top level only). The module is registered under
+    that name, as a script run as __main__ is, since datasets' workers pickle the script's classes by it."""
+    spec = importlib.util.spec_from_file_location(name, script)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_script(script: Path) -> None:

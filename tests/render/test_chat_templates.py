@@ -8,10 +8,10 @@ real template, and learn exactly the assistant's tokens.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+import tinymodels
 
 from ftspec import api
 from ftspec.planner.chat_templates import CHAT_TEMPLATES
@@ -74,10 +74,7 @@ def scripts(tmp_path_factory) -> dict:
         result = api.compile_spec(spec, root / name, target="cpu")
         assert result.ok, [d.message for d in result.diagnostics]
         api.write(result.files, result.out_dir)
-        loaded = importlib.util.spec_from_file_location(f"train_{name.replace('.', '_')}", result.out_dir / "train.py")
-        module = importlib.util.module_from_spec(loaded)
-        loaded.loader.exec_module(module)
-        modules[name] = module
+        modules[name] = tinymodels.import_script(result.out_dir / "train.py", f"train_{name.replace('.', '_')}")
     return modules
 
 

@@ -7,10 +7,10 @@ and untied heads).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
+import tinymodels
 import torch
 
 from ftspec import api
@@ -38,10 +38,7 @@ def compiled(directory, data: str, chunk: int):
     result = api.compile_spec(spec, directory / "out", target="cpu")
     assert result.ok, [d.message for d in result.diagnostics]
     api.write(result.files, result.out_dir)
-    module_spec = importlib.util.spec_from_file_location(f"train_{directory.name}", result.out_dir / "train.py")
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
+    return tinymodels.import_script(result.out_dir / "train.py", f"train_{directory.name}")
 
 
 @pytest.fixture(scope="module", params=list(FORMATS))

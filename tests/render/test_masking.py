@@ -5,7 +5,6 @@ The generated train.py's own `encode` is imported and run on one row with a real
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -35,10 +34,7 @@ def generated(tmp_path: Path, base: Path, data: str, name: str):
     result = api.compile_spec(spec, tmp_path / name, target="cpu")
     assert result.ok, [d.message for d in result.diagnostics]
     api.write(result.files, result.out_dir)
-    module_spec = importlib.util.spec_from_file_location(f"train_{name}", result.out_dir / "train.py")
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
+    return tinymodels.import_script(result.out_dir / "train.py", f"train_{name}")
 
 
 def tokenizer(base: Path):

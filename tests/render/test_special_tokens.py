@@ -6,12 +6,11 @@ generated `encode` must give exactly `apply_chat_template`'s tokens for both: on
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+import tinymodels
 
 from ftspec import api
 
@@ -35,12 +34,7 @@ def generated(tmp_path: Path, base: str, data: str, name: str, strategy: str = "
     result = api.compile_spec(spec, tmp_path / name, target="cpu")
     assert result.ok, [d.message for d in result.diagnostics]
     api.write(result.files, result.out_dir)
-    module_spec = importlib.util.spec_from_file_location(f"train_{name}", result.out_dir / "train.py")
-    module = importlib.util.module_from_spec(module_spec)
-    # Importable by name, as a script run as __main__ is: datasets' workers pickle the script's classes by it.
-    sys.modules[module_spec.name] = module
-    module_spec.loader.exec_module(module)
-    return module, result
+    return tinymodels.import_script(result.out_dir / "train.py", f"train_{name}"), result
 
 
 @pytest.mark.parametrize("base", ["llama3-instruct", "qwen-base"])

@@ -97,11 +97,8 @@ def test_alpaca_rows_with_and_without_input_in_a_qwen3_chat_template(workspace, 
     assert "24 training sequences, 6 held out" in capsys.readouterr().out
     records = metrics(out)
     assert [m["step"] for m in records if "loss" in m][-1] == 6 and "eval_loss" in records[-1]
-    import importlib.util
 
-    loaded = importlib.util.spec_from_file_location("train_alpaca_qwen3", out / "train.py")
-    train = importlib.util.module_from_spec(loaded)
-    loaded.loader.exec_module(train)
+    train = tinymodels.import_script(out / "train.py", "train_alpaca_qwen3")
     with_input = train.prompt_of({"instruction": "Bowl?", "input": "A club match.", "output": "Yes."})
     without = train.prompt_of({"instruction": "Bowl?", "input": "", "output": "Yes."})
     assert "### Input:\nA club match." in with_input and "paired with an input" in with_input

@@ -9,7 +9,6 @@ The generated functions run on a tiny random decoder; TRL's trainers are built o
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 from pathlib import Path
 
@@ -70,10 +69,7 @@ def generated(tiny: Path, objective: str):
     result = api.compile_spec(spec, out, target="cpu")
     assert result.ok, [(d.code, d.message) for d in result.diagnostics]
     api.write(result.files, out)
-    loaded = importlib.util.spec_from_file_location(f"train_{name}", out / "train.py")
-    module = importlib.util.module_from_spec(loaded)
-    loaded.loader.exec_module(module)
-    return module
+    return tinymodels.import_script(out / "train.py", f"train_{name}")
 
 
 def models(tiny: Path):

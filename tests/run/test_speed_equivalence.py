@@ -98,13 +98,7 @@ def test_packed_rows_have_exactly_the_loss_of_unpacked_ones(setup):
         result = compiled(setup, packing)
         sys.path.insert(0, str(result.out_dir))
         try:
-            module_spec = importlib.util.spec_from_file_location(
-                f"train_packing_{packing}", result.out_dir / "train.py"
-            )
-            train = importlib.util.module_from_spec(module_spec)
-            # Importable by name, as a script run as __main__ is: datasets' workers pickle its classes by it.
-            sys.modules[module_spec.name] = train
-            module_spec.loader.exec_module(train)
+            train = tinymodels.import_script(result.out_dir / "train.py", f"train_packing_{packing}")
         finally:
             sys.path.remove(str(result.out_dir))
         rows, _ = train.load_rows()
