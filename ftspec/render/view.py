@@ -151,6 +151,7 @@ def view(plan: Plan, out_dir: Path | None = None) -> dict:
     classifier = plan.data.format == "classification"
     objective = plan.objective
     mixture = mixture_view(plan, out_dir)
+    layout = prompt_layout(plan)
     return {
         "mixture": mixture,
         "data_described": mixture["described"] if mixture else f"{plan.data.format} data",
@@ -184,7 +185,9 @@ def view(plan: Plan, out_dir: Path | None = None) -> dict:
             counted_name(plan)
         ],
         # How eval.py and chat.py write a question as the model reads it.
-        **prompt_layout(plan),
+        **layout,
+        # eval.py fills a prompt into an instruction template (a mixture: its instruction sources' templates).
+        "fills_prompt_template": layout["prompt_column"] or "instruction" in (mixture or {}).get("formats", ()),
         # The held-out loss of a causal model is a perplexity; a preference loss is not.
         "perplexity": not classifier and objective is None,
     }
