@@ -298,16 +298,16 @@ def number(value):
 
 
 def change(key, base, tuned):
-    """The signed relative change, and whether it is an improvement."""
-    if base is None or base == 0:
+    """The signed relative change (None from a base of 0), and whether it is an improvement."""
+    if base is None:
         return None, None
-    relative = (tuned - base) / abs(base)
-    return relative, (tuned > base) == HIGHER_IS_BETTER[key] and tuned != base
+    improved = (tuned > base) == HIGHER_IS_BETTER[key] and tuned != base
+    return ((tuned - base) / abs(base) if base else None), improved
 
 
 def times(a, b):
     """How many times larger a is than b, in words."""
-    return f"{a / b:.1f}×" if b > 0 else "infinitely"
+    return f"{a / b:.1f}×"
 
 
 def verdict(report):
@@ -331,11 +331,15 @@ def verdict(report):
     parts = [f"On {n} held-out examples the tuned model {won}"]
     if "rouge_l" in rows:
         b, t = rows["rouge_l"]
-        closer = f"{times(t, b)} closer to" if t > b else "no closer to"
         figure = f"ROUGE-L {number(t)} vs {number(b)}"
         if "chrf" in rows:
             figure += f", chrF {number(rows['chrf'][1])} vs {number(rows['chrf'][0])}"
-        parts.append(f"its answers are {closer} the reference answers ({figure})")
+        closer = "are no closer to the reference answers"
+        if t > b > 0:
+            closer = f"are {times(t, b)} closer to the reference answers"
+        elif t > b:
+            closer = "share words with the reference answers and the base's share none"
+        parts.append(f"its answers {closer} ({figure})")
     for key in ("perplexity", "response_loss", "loss"):
         if key in rows:
             b, t = rows[key]
@@ -427,7 +431,7 @@ def markdown(report, images, records):
     for key, base, tuned in figures(report):
         relative, improved = change(key, base, tuned)
         mark = "" if improved is None else " (better)" if improved else " (worse)"
-        moved = "–" if relative is None else f"{relative:+.1%}{mark}"
+        moved = ("–" if relative is None else f"{relative:+.1%}") + mark
         arrow = "↑ higher" if HIGHER_IS_BETTER[key] else "↓ lower"
         cells = [name_of(key, report), arrow, number(base), number(tuned), moved]
         lines.append("| " + " | ".join(cells) + " |")

@@ -80,6 +80,10 @@ def test_the_verdict_is_computed_from_the_figures(tmp_path):
     text = module.verdict(worse)
     assert "beats its base on 0 of 4 metrics" in text and "no closer to the reference answers" in text
     assert "rose from 54.6 to 1,636" in text
+    silent = report(dict(better["tuned"]), {**better["base"], "rouge_l": 0.0, "chrf": 0.0})
+    text = module.verdict(silent)
+    assert text.startswith("On 26 held-out examples the tuned model beats its base on 4 of 4 metrics")
+    assert "share words with the reference answers and the base's share none (ROUGE-L 0.24 vs 0, chrF" in text
     alone = module.verdict({**better, "base": None})
     assert "cannot say what training changed" in alone and "ROUGE-L 0.24" in alone
 
@@ -99,6 +103,9 @@ def test_the_table_names_directions_signed_changes_and_one_loss_row(tmp_path):
     # With a loss on prompts, the loss on answers is a figure of its own.
     figures["tuned"]["response_loss"], figures["answers_only"] = 3.0, False
     assert "| loss on the answers |" in module.markdown(figures, None, [])
+    # A base whose answers share nothing with the references: no relative change, still a direction.
+    figures["base"]["rouge_l"] = 0.0
+    assert "| ROUGE-L | ↑ higher | 0 | 0.24 | – (better) |" in module.markdown(figures, None, [])
 
 
 def test_held_out_loss_rising_while_training_loss_falls_is_reported_with_its_step(tmp_path):
