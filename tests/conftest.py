@@ -44,7 +44,7 @@ def offline_hub(tmp_path_factory):
 
 
 # Advice that is true for a shipped spec, so the tests expect it: tiny-base (DESIGN.md's example A)
-# trains 1.6M parameters from scratch on ~0.22M tokens, far below a compute-optimal budget; cricket-coach-sharegpt
+# trains 0.72M parameters from scratch on ~0.22M tokens, far below a compute-optimal budget; cricket-coach-sharegpt
 # holds no rows out (`eval_split = 0%`) on purpose.
 SHIPPED_ADVICE = {"tiny-base": {"FT503"}, "cricket-coach-sharegpt": {"FT511"}}
 

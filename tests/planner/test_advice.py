@@ -33,7 +33,7 @@ def spec(tmp_path: Path, base: str, strategy: str, rows: int, domain: str = "gen
 
 
 def test_shipped_specs_get_only_the_advice_that_is_true():
-    # tiny-base trains 1.6M parameters on ~221k tokens (2 epochs): 0.14 tokens per parameter, far below the
+    # tiny-base trains 722k parameters on ~221k tokens (2 epochs): 0.31 tokens per parameter, far below the
     # compute-optimal ~20. It is a deliberately tiny demo, and the advice is true of it.
     found = {path.stem: advice(path) for path in sorted((ROOT / "specs").glob("*.ft"))}
     assert found == {name: sorted(SHIPPED_ADVICE.get(name, ())) for name in found} and found["tiny-base"] == ["FT503"]
