@@ -416,22 +416,40 @@ def prompts(rows, tokenizer):
     return [(prompt, prompt_text(prompt, tokenizer)) for prompt in shown]
 
 
-@torch.no_grad()
-def generate(model, text, tokenizer, device, streamer=None):
-    """One answer to ``text``, decoded with the settings above; ``streamer`` sees each token."""
-    torch.manual_seed(SEED)  # the same draws for the tuned model and the base
-    ids = tokenizer(text, return_tensors="pt")["input_ids"].to(device)
+def decoding(tokenizer):
+    """The decoding settings above, the same for every answer of the tuned model and the base."""
     sampling = {"do_sample": True, "temperature": TEMPERATURE, "top_p": TOP_P}
-    out = model.generate(
-        input_ids=ids,
-        attention_mask=torch.ones_like(ids),
-        max_new_tokens=MAX_NEW_TOKENS,
-        repetition_penalty=REPETITION_PENALTY,
-        pad_token_id=tokenizer.pad_token_id,
-        streamer=streamer,
+    return {
+        "max_new_tokens": MAX_NEW_TOKENS,
+        "repetition_penalty": REPETITION_PENALTY,
+        "pad_token_id": tokenizer.pad_token_id,
         **(sampling if TEMPERATURE > 0 else {"do_sample": False}),
-    )
-    return tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip()
+    }
+
+
+def generate(model, text, tokenizer, device, streamer=None):
+    """One answer to ``text``; ``streamer`` sees each token."""
+    return generate_all(model, [text], tokenizer, device, streamer)[0]
+
+
+@torch.no_grad()
+def generate_all(model, texts, tokenizer, device, streamer=None, batch=8):
+    """The answers to ``texts``, ``batch`` at a time, padded on the left."""
+    answers = []
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    try:
+        for start in range(0, len(texts), batch):
+            torch.manual_seed(SEED)  # the same draws for the tuned model and the base
+            asked = texts[start : start + batch]
+            ids = tokenizer(asked, return_tensors="pt", padding=True)
+            ids = {key: ids[key].to(device) for key in ("input_ids", "attention_mask")}
+            out = model.generate(**ids, streamer=streamer, **decoding(tokenizer))
+            new = out[:, ids["input_ids"].shape[1] :]
+            said = tokenizer.batch_decode(new, skip_special_tokens=True)
+            answers += [answer.strip() for answer in said]
+    finally:
+        tokenizer.padding_side = side
+    return answers
 
 
 def measure(model, rows, tokenizer, device):
@@ -672,7 +690,8 @@ def main():
     asked = prompts(rows, tokenizer)
     answers = {}
     for name, model in models.items():
-        answers[name] = [generate(model, text, tokenizer, device) for _, text in asked]
+        texts = [text for _, text in asked]
+        answers[name] = generate_all(model, texts, tokenizer, device)
     report["generations"] = [
         {"prompt": prompt, **{name: answers[name][i] for name in answers}}
         for i, (prompt, _) in enumerate(asked)

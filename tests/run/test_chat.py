@@ -4,6 +4,7 @@ leaving cleanly, and a clear message for a spec that never ran."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import select
@@ -114,25 +115,43 @@ def test_compare_shows_the_base_beside_the_tuned_model(project):
     assert [line.split(":")[0] for line in lines] == ["base", "tuned", "base", "tuned"], out
 
 
-def test_chat_answers_exactly_as_eval_generates(project):
-    """The same prompt template and generation settings: chat's answer is eval.py's answer."""
+@contextlib.contextmanager
+def harness_of(project):
+    """The run's eval.py, imported, with its tokenizer and tuned model."""
     import sys
 
     run_dir = project["root"] / "runs" / "coach"
-    out = chat(project, "--prompt", "How do I bowl a yorker?")
     sys.path.insert(0, str(run_dir))
     try:
         import eval as harness
 
         tokenizer = harness.load_tokenizer()
-        model = harness.load_models("cpu", compare=False)["tuned"]
-        text = harness.prompt_text("How do I bowl a yorker?", tokenizer)
-        expected = harness.generate(model, text, tokenizer, "cpu")
+        yield harness, tokenizer, harness.load_models("cpu", compare=False)["tuned"]
     finally:
         sys.path.remove(str(run_dir))
         for name in ("eval", "train"):
             sys.modules.pop(name, None)
+
+
+def test_chat_answers_exactly_as_eval_generates(project):
+    """The same prompt template and generation settings: chat's answer is eval.py's answer."""
+    out = chat(project, "--prompt", "How do I bowl a yorker?")
+    with harness_of(project) as (harness, tokenizer, model):
+        text = harness.prompt_text("How do I bowl a yorker?", tokenizer)
+        expected = harness.generate(model, text, tokenizer, "cpu")
     assert out.strip() == expected
+
+
+def test_answers_in_a_padded_batch_are_the_answers_one_at_a_time(project):
+    """eval.py answers the held-out questions a batch at a time, padded on the left: the same answers."""
+    asked = ["How do I bowl a yorker?", "Why?", "When should a batter leave the ball outside off stump in a test?"]
+    with harness_of(project) as (harness, tokenizer, model):
+        texts = [harness.prompt_text(question, tokenizer) for question in asked]
+        alone = [harness.generate(model, text, tokenizer, "cpu") for text in texts]
+        batched = harness.generate_all(model, texts, tokenizer, "cpu", batch=3)
+        assert tokenizer.padding_side == "right"  # put back after the batch
+    assert len({len(tokenizer(text)["input_ids"]) for text in texts}) == 3  # so the batch pads
+    assert batched == alone and all(alone)
 
 
 def read_until(fd: int, wanted: str, seconds: float = 180) -> str:
