@@ -44,7 +44,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 import torch  # noqa: E402
 
 from ftspec.inputs.modelinfo import read_config  # noqa: E402
-from ftspec.planner.memory import MemoryEstimate, estimate  # noqa: E402
+from ftspec.planner.memory import MemoryEstimate, MemorySettings, estimate  # noqa: E402
 
 MIB = 2**20
 
@@ -415,8 +415,7 @@ def run(case: Case, device: str = "cpu") -> tuple[MemoryEstimate, dict[str, int]
     with tempfile.TemporaryDirectory() as workdir:
         model, dims = build(case, Path(workdir), device)
     model.train()
-    predicted = estimate(
-        dims,
+    settings = MemorySettings(
         strategy=case.strategy,
         micro_batch=case.batch * (2 if case.dpo else 1),
         seq_len=case.seq,
@@ -436,7 +435,7 @@ def run(case: Case, device: str = "cpu") -> tuple[MemoryEstimate, dict[str, int]
         offload_activations=case.offload_activations,
         reference_copy=case.dpo and case.strategy == "full",
     )
-    return predicted, measure(case, model, device)
+    return estimate(dims, settings), measure(case, model, device)
 
 
 def quiet() -> None:

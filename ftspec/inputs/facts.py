@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..spec.loader import Loaded, project_root
 from ..spec.schema import Spec
-from ..spec.validate import SourceMap
+from ..spec.sourcemap import SourceMap
 from .basefiles import for_spec
 from .hardware import HardwareProfile
 from .modelinfo import ModelDims, cached_file, dims_from_architecture, read_config, scratch_config

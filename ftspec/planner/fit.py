@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from ..diagnostics import Diagnostic, Severity
 from ..inputs.hardware import GIB, PROFILES
 from ..spec.schema import PEFT_KINDS
-from .memory import DTYPE_BYTES, MARGIN, SHARDED, MemoryEstimate, estimate, state_dtypes, usable
+from .memory import DTYPE_BYTES, MARGIN, SHARDED, MemoryEstimate, MemorySettings, estimate, state_dtypes, usable
 from .plan import MemoryPlan, Plan
 
 
@@ -43,8 +43,7 @@ def _estimate(
     objective = plan.objective
     if reference is None:
         reference = objective is not None and objective.reference == "copy" and not strategy
-    return estimate(
-        dims,
+    settings = MemorySettings(
         strategy=strategy or spec.strategy.kind,
         # A preference batch scores two sequences per row (chosen and rejected, or an answer and its mismatch).
         micro_batch=fit.micro * (2 if objective is not None else 1),
@@ -68,6 +67,7 @@ def _estimate(
         attention=plan.base.attention,
         reference_copy=reference,
     )
+    return estimate(dims, settings)
 
 
 def _smaller(micro: int) -> int:

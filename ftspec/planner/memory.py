@@ -8,6 +8,7 @@ under SDPA keeps for backward; `bench/memory.py` checks the figures against meas
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from math import prod
 
@@ -35,6 +36,44 @@ DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 # Modules peft can train in full beside an adapter (`modules_to_save`), by the name peft matches, and what they hold.
 EMBEDDINGS, HEADS = {"embed_tokens", "wte", "word_embeddings", "embeddings"}, {"lm_head", "embed_out"}
 CLASSIFIERS = {"score", "classifier"}  # peft adds these to `modules_to_save` for a classifier (task SEQ_CLS)
+
+
+@dataclass(frozen=True)
+class MemorySettings:
+    """The choices one device's training memory depends on besides the model's dimensions, as the script applies them.
+
+    A caller builds one for what it plans (ftspec.planner.fit from a plan, ftspec.suggest for a catalog entry,
+    bench/memory.py for a measured case) and hands it to `estimate` with the model's `ModelDims`.
+    """
+
+    strategy: str
+    micro_batch: int  # sequences per device and step: a preference batch counts both of each pair
+    seq_len: int
+    precision: str
+    optimizer: str
+    gradient_checkpointing: bool
+    shard: str = "none"  # none, ddp, fsdp, zero2 or zero3
+    processes: int = 1
+    lora_rank: int | None = None  # None: peft's default, 8
+    lora_targets: str | Sequence[str] | None = None  # None: peft's defaults for Llama; `all_linear`; names
+    quant_bits: int | None = None  # None: 4 for qlora, no quantization otherwise
+    trainable_fraction: float | None = None  # full fine-tuning of a share of the weights; the share of other PEFT kinds
+    lora_dropout: float = 0.05
+    double_quant: bool = True
+    attention_mask: bool = True  # False for unpadded rows: transformers then passes no mask and SDPA runs causal
+    accelerator: str = "cuda"
+    # The dtype the base loads in (None: fp32 masters for full fine-tuning, the compute dtype for a frozen base).
+    weight_dtype: str | None = None
+    modules_to_save: Sequence[str] | None = ()
+    num_labels: int | None = None  # makes a decoder a classifier, whose head has that many outputs
+    loss_chunk: int = 0
+    # `optimizer` moves the optimizer state, `all` the sharded model state too, to host memory; the device then keeps
+    # only the layers being computed.
+    offload: str = "none"
+    offload_activations: bool = False
+    attention: str = "sdpa"
+    # A frozen copy of the weights (a preference objective's reference model under full fine-tuning), on the device.
+    reference_copy: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,123 +193,156 @@ def _sizes(dims: ModelDims, num_labels: int | None) -> tuple:
     return classifier, outputs, base, head
 
 
-def estimate(
-    dims: ModelDims,
-    *,
-    strategy: str,
-    micro_batch: int,
-    seq_len: int,
-    precision: str,
-    optimizer: str,
-    gradient_checkpointing: bool,
-    shard: str = "none",
-    processes: int = 1,
-    lora_rank: int | None = None,
-    lora_targets=None,
-    quant_bits: int | None = None,
-    trainable_fraction: float | None = None,
-    lora_dropout: float = 0.05,
-    double_quant: bool = True,
-    attention_mask: bool = True,
-    accelerator: str = "cuda",
-    weight_dtype: str | None = None,
-    modules_to_save=(),
-    num_labels: int | None = None,
-    loss_chunk: int = 0,
-    offload: str = "none",
-    offload_activations: bool = False,
-    attention: str = "sdpa",
-    reference_copy: bool = False,
-) -> MemoryEstimate:
-    """Per-device training memory of one micro-batch step, by component, with the allocator's peak.
+@dataclass(frozen=True)
+class _Parameters:
+    """What trains and how it is stored: the dimensions and the settings resolved once for every component."""
 
-    ``weight_dtype`` is the dtype the base loads in (None: fp32 masters for full fine-tuning, the compute dtype for a
-    frozen base); ``num_labels`` makes a decoder a classifier, whose head has that many outputs. ``offload`` moves
-    the `optimizer` state, or `all` of the sharded model state, to host memory (`host`); the device then keeps only
-    the layers being computed (`all`). ``reference_copy`` adds a frozen copy of the weights (a preference
-    objective's reference model under full fine-tuning), which stays on the device.
-    """
-    full = strategy in FULL_KINDS
-    if strategy == "qlora" and quant_bits is None:
-        quant_bits = 4
-    mixed, stored, types = _number_formats(full, precision, weight_dtype, quant_bits)
-    classifier, outputs, base, head = _sizes(dims, num_labels)
-    layers, rank = dims.num_hidden_layers, lora_rank or 8
-    targets = _targets(dims, lora_targets) if strategy in LORA_KINDS or strategy == "loha" else []
-    saved = [] if full else _saved_modules(dims, modules_to_save, classifier)
+    full: bool
+    quant_bits: int | None
+    mixed: bool
+    stored: int  # bytes of a stored weight
+    types: dict  # the activations' byte widths (`_number_formats`)
+    classifier: int | None
+    outputs: int
+    base: int
+    head: int
+    rank: int
+    targets: list
+    saved: list  # shapes of `modules_to_save` (and a classifier's head)
+    saved_bytes: int
+    shapes: list
+    trainable: int
+    adapter_only: int
+
+    @property
+    def adapter_params(self) -> int:
+        return 0 if self.full else self.trainable
+
+
+def _parameters(dims: ModelDims, s: MemorySettings) -> _Parameters:
+    """The trained and frozen parameters of ``dims`` under ``s``, and the byte widths they are kept in."""
+    full = s.strategy in FULL_KINDS
+    quant_bits = 4 if s.strategy == "qlora" and s.quant_bits is None else s.quant_bits
+    mixed, stored, types = _number_formats(full, s.precision, s.weight_dtype, quant_bits)
+    classifier, outputs, base, head = _sizes(dims, s.num_labels)
+    rank = s.lora_rank or 8
+    targets = _targets(dims, s.lora_targets) if s.strategy in LORA_KINDS or s.strategy == "loha" else []
+    saved = [] if full else _saved_modules(dims, s.modules_to_save, classifier)
     saved_bytes = 4 if quant_bits else stored
+    kept = [(shape, saved_bytes) for shape in saved]
     shapes, trainable, adapter_only = _trainable(
-        dims, strategy, base, stored, classifier, [(s, saved_bytes) for s in saved], rank, targets, trainable_fraction
+        dims, s.strategy, base, stored, classifier, kept, rank, targets, s.trainable_fraction
     )
-    adapter_params = 0 if full else trainable
-    fraction = trainable / base if full else 1.0
-
-    on_cuda = accelerator == "cuda"
-    state = device_state(
-        dims,
-        strategy,
-        formats=(mixed, stored, types["compute"], quant_bits, double_quant),
-        trained=(base, head, shapes, trainable, adapter_only, (adapter_params - adapter_only, saved_bytes), fraction),
-        optimizer=optimizer,
-        on_cuda=on_cuda,
-        shard=shard,
-        processes=processes,
-        offload=offload,
-    )
-    weights, copies, adapters, gradients = state["weights"], state["copies"], state["adapters"], state["gradients"]
-    optimizer_bytes, step, host, frozen_copies = (
-        state["optimizer"],
-        state["step"],
-        state["host"],
-        state["frozen_copies"],
-    )
-    adapter_copies = state["adapter_copies"]
-    # A frozen reference copy sits beside the trained weights for the whole run (no autocast copies: autocast caches
-    # only weights that train). Its forward runs without grad before the model's: the hidden states it returns
-    # (every layer's) and one layer's intermediates, then freed.
-    reference = state["sharded_weights"] if reference_copy else 0
-    hidden_states = (layers + 2) * micro_batch * seq_len * dims.hidden_size * types["residual"]
-    reference_forward = hidden_states if reference_copy else 0
-
-    resident = weights + adapters + adapter_copies + optimizer_bytes + reference
-    trained_head = bool(classifier or len(saved) > (1 if set(modules_to_save or ()) & EMBEDDINGS else 0))
-    activations, logits, phases, host_activations = step_activations(
-        dims,
-        types,
+    return _Parameters(
         full=full,
-        micro_batch=micro_batch,
-        seq_len=seq_len,
+        quant_bits=quant_bits,
+        mixed=mixed,
+        stored=stored,
+        types=types,
+        classifier=classifier,
         outputs=outputs,
-        classifier=bool(classifier),
-        targets=targets,
+        base=base,
+        head=head,
         rank=rank,
-        dropout=(1 if on_cuda else 4) if lora_dropout and targets else 0,  # CUDA: a bool mask
-        checkpointing=gradient_checkpointing,
-        attention_mask=attention_mask,
-        accelerator=accelerator,
-        frozen_copies=(frozen_copies, 2 * head if frozen_copies else 0),
-        trained=(trained_head, bool(set(modules_to_save or ()) & EMBEDDINGS)),
-        copies=copies,
-        gradients=gradients,
-        loss_chunk=loss_chunk,
-        sharded=shard in SHARDED,
-        offload=offload_activations,
-        attention=attention,
+        targets=targets,
+        saved=saved,
+        saved_bytes=saved_bytes,
+        shapes=shapes,
+        trainable=trainable,
+        adapter_only=adapter_only,
     )
-    known_dtype = weight_dtype if weight_dtype in DTYPE_BYTES else None
+
+
+def _resident(dims: ModelDims, s: MemorySettings, p: _Parameters) -> dict[str, float]:
+    """The weights, adapters, gradients and optimizer state one device holds through a step (`device_state`)."""
+    saved = (p.adapter_params - p.adapter_only, p.saved_bytes)  # the parameters of `modules_to_save`, their bytes
+    fraction = p.trainable / p.base if p.full else 1.0  # the share of the optimizer state a device keeps
+    return device_state(
+        dims,
+        s.strategy,
+        formats=(p.mixed, p.stored, p.types["compute"], p.quant_bits, s.double_quant),
+        trained=(p.base, p.head, p.shapes, p.trainable, p.adapter_only, saved, fraction),
+        optimizer=s.optimizer,
+        on_cuda=s.accelerator == "cuda",
+        shard=s.shard,
+        processes=s.processes,
+        offload=s.offload,
+    )
+
+
+def _activations(dims: ModelDims, s: MemorySettings, p: _Parameters, state: dict) -> tuple:
+    """What the step keeps for backward, the loss's share, the step's phases and the host's share (`activations`)."""
+    embeddings = bool(set(s.modules_to_save or ()) & EMBEDDINGS)
+    trained_head = bool(p.classifier or len(p.saved) > (1 if embeddings else 0))
+    frozen_copies = state["frozen_copies"]
+    return step_activations(
+        dims,
+        p.types,
+        full=p.full,
+        micro_batch=s.micro_batch,
+        seq_len=s.seq_len,
+        outputs=p.outputs,
+        classifier=bool(p.classifier),
+        targets=p.targets,
+        rank=p.rank,
+        dropout=(1 if s.accelerator == "cuda" else 4) if s.lora_dropout and p.targets else 0,  # CUDA: a bool mask
+        checkpointing=s.gradient_checkpointing,
+        attention_mask=s.attention_mask,
+        accelerator=s.accelerator,
+        frozen_copies=(frozen_copies, 2 * p.head if frozen_copies else 0),
+        trained=(trained_head, embeddings),
+        copies=state["copies"],
+        gradients=state["gradients"],
+        loss_chunk=s.loss_chunk,
+        sharded=s.shard in SHARDED,
+        offload=s.offload_activations,
+        attention=s.attention,
+    )
+
+
+def _reference(dims: ModelDims, s: MemorySettings, p: _Parameters, state: dict) -> tuple[float, float]:
+    """A frozen reference copy's weights, and what its forward holds at its peak (0, 0 without one).
+
+    The copy sits beside the trained weights for the whole run (no autocast copies: autocast caches only weights that
+    train). Its forward runs without grad before the model's: the hidden states it returns (every layer's) and one
+    layer's intermediates, then freed.
+    """
+    if not s.reference_copy:
+        return 0, 0
+    layers = dims.num_hidden_layers
+    return state["sharded_weights"], (layers + 2) * s.micro_batch * s.seq_len * dims.hidden_size * p.types["residual"]
+
+
+def estimate(dims: ModelDims, settings: MemorySettings) -> MemoryEstimate:
+    """Per-device training memory of one micro-batch step of ``dims`` under ``settings``, by component, with the
+    allocator's peak.
+
+    >>> llama_2_7b = ModelDims("llama", 4096, 32, 32, 32, 11008, 32000, 4096, tie_word_embeddings=False)
+    >>> lora = MemorySettings("lora", 1, 512, "bf16", "adamw", False, lora_rank=16, lora_targets="all_linear")
+    >>> estimate(llama_2_7b, lora).trainable_params  # what peft prints for r=16 on every linear layer
+    39976960
+    """
+    s, p = settings, _parameters(dims, settings)
+    state = _resident(dims, s, p)
+    activations, logits, phases, host_activations = _activations(dims, s, p, state)
+    reference, reference_forward = _reference(dims, s, p, state)
+    resident = state["weights"] + state["adapters"] + state["adapter_copies"] + state["optimizer"] + reference
     # cuBLAS and cuBLASLt keep 32 MiB workspaces each in PyTorch's allocator on Hopper (H200, torch 2.11).
-    peak = resident + max(*phases, gradients + step, reference_forward) + (64 * 2**20 if on_cuda else 0)
+    workspaces = 64 * 2**20 if s.accelerator == "cuda" else 0
+    peak = resident + max(*phases, state["gradients"] + state["step"], reference_forward) + workspaces
+    known_dtype = s.weight_dtype if s.weight_dtype in DTYPE_BYTES else None
+    dtypes = state_dtypes(s.strategy, s.precision, s.optimizer, known_dtype, bool(p.saved))
     return MemoryEstimate(
-        weights=round(weights + copies),
-        gradients=round(gradients),
-        optimizer=round(optimizer_bytes),
-        adapters=round(adapters + adapter_copies),
+        weights=round(state["weights"] + state["copies"]),
+        gradients=round(state["gradients"]),
+        optimizer=round(state["optimizer"]),
+        adapters=round(state["adapters"] + state["adapter_copies"]),
         activations=round(activations),
         logits=round(logits),
         peak=round(peak),
-        trainable_params=trainable,
-        total_params=base + adapter_params,
-        dtypes=tuple(state_dtypes(strategy, precision, optimizer, known_dtype, bool(saved)).items()),
-        host=round(host + host_activations),
+        trainable_params=p.trainable,
+        total_params=p.base + p.adapter_params,
+        dtypes=tuple(dtypes.items()),
+        host=round(state["host"] + host_activations),
         reference=round(reference),
     )

@@ -7,7 +7,7 @@ from .data_combinations import check_data, check_source
 from .mixture import ANSWER_METRICS, check_mixture
 from .preference import check_objective
 from .schema import PEFT_KINDS, Percent, Spec
-from .validate import SourceMap
+from .sourcemap import SourceMap
 
 # Which column settings each data format reads.
 FORMAT_COLUMNS = {

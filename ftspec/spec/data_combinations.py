@@ -6,7 +6,7 @@ import re
 
 from ..diagnostics import Diagnostics
 from .schema import Spec
-from .validate import SourceMap
+from .sourcemap import SourceMap
 
 # A split as datasets reads it: a name and an optional slice of rows or percentages, `train[10:20%]`.
 BOUND = r"-?\d+%?"

@@ -25,8 +25,9 @@ from .compose import extend, override
 from .lower import lower, lower_value
 from .parser import parse
 from .schema import PEFT_KINDS, Spec
+from .sourcemap import SourceMap
 from .specfiles import display_path, project_root, read_spec, resolved, spec_chain_ok
-from .validate import SourceMap, validate
+from .validate import validate
 
 Buffers = Mapping[Path, str] | None  # texts that stand in for files on disk, by resolved path
 __all__ = ["Buffers", "Loaded", "display_path", "load", "project_root", "resolved"]

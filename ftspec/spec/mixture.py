@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..diagnostics import Diagnostics
 from . import schema
-from .validate import SourceMap
+from .sourcemap import SourceMap
 
 # Metrics and settings that score generated answers against one format's reference answers: not of a mixture.
 ANSWER_METRICS = ("response_loss", "rouge_l", "chrf")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..diagnostics import Diagnostics
 from .objectives import REFERENCED_KINDS
 from .schema import PEFT_KINDS, Spec
-from .validate import SourceMap
+from .sourcemap import SourceMap
 
 # The columns each objective reads from `format = preference` rows.
 PAIRED_COLUMNS = ("chosen", "rejected")

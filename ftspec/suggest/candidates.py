@@ -24,7 +24,7 @@ from ..inputs.catalog import CatalogEntry, load_catalog
 from ..inputs.domains import catalog_domains, closest_word, describe, general_purpose
 from ..inputs.hardware import GIB
 from ..inputs.modelinfo import ModelDims
-from ..planner.memory import estimate, usable
+from ..planner.memory import MemorySettings, estimate, usable
 from .table import render
 
 __all__ = ["TASKS", "Candidate", "Fit", "Hardware", "SuggestError", "candidates", "hardware", "parse_size", "suggest"]
@@ -127,8 +127,7 @@ def _dims(entry: CatalogEntry) -> ModelDims:
 
 def peak(entry: CatalogEntry, strategy: str, micro_batch: int, gpus: int = 1, shard: str = "none") -> int:
     """Estimated peak bytes on one GPU of training `entry` with `strategy` at the stated workload."""
-    return estimate(
-        _dims(entry),
+    settings = MemorySettings(
         strategy=strategy,
         micro_batch=micro_batch,
         seq_len=min(SEQ_LEN, entry.context_length),
@@ -140,7 +139,8 @@ def peak(entry: CatalogEntry, strategy: str, micro_batch: int, gpus: int = 1, sh
         lora_rank=LORA_RANK,
         lora_targets="all_linear",
         quant_bits=4 if strategy == "qlora" else None,
-    ).peak
+    )
+    return estimate(_dims(entry), settings).peak
 
 
 def cheapest_fit(entry: CatalogEntry, hw: Hardware, micro_batch: int) -> Fit | None:

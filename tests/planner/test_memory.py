@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ftspec.inputs.modelinfo import ModelDims, parameter_count, read_config
-from ftspec.planner.memory import estimate
+from ftspec.planner.memory import MemorySettings, estimate
 
 ROOT = Path(__file__).resolve().parents[2]
 GIB = 2**30
@@ -106,12 +106,12 @@ import socket, sys
 def refuse(*args, **kwargs):
     raise AssertionError("network access")
 socket.socket = socket.create_connection = refuse
-from ftspec.planner.memory import estimate
+from ftspec.planner.memory import MemorySettings, estimate
 from ftspec.inputs.modelinfo import read_config
 assert read_config("meta-llama/Llama-2-7b-hf", hf_home={str(tmp_path)!r}) is None
 dims = read_config({str(write_config(tmp_path / "m", LLAMA))!r})
-estimate(dims, strategy="qlora", micro_batch=1, seq_len=512, precision="bf16", optimizer="adamw",
-         gradient_checkpointing=True, lora_rank=16, lora_targets="all_linear")
+estimate(dims, MemorySettings(strategy="qlora", micro_batch=1, seq_len=512, precision="bf16", optimizer="adamw",
+                              gradient_checkpointing=True, lora_rank=16, lora_targets="all_linear"))
 assert not {{"torch", "transformers", "peft"}} & set(sys.modules), sorted(sys.modules)
 """
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
@@ -119,60 +119,59 @@ assert not {{"torch", "transformers", "peft"}} & set(sys.modules), sorted(sys.mo
 
 def test_llama_7b_parameters():
     assert parameter_count(LLAMA_7B) == 6_738_415_616
-    lora = estimate(LLAMA_7B, **common(), strategy="lora", lora_rank=16, lora_targets="all_linear")
+    lora = estimate(LLAMA_7B, settings("lora", lora_rank=16, lora_targets="all_linear"))
     assert lora.trainable_params == 39_976_960  # what peft prints for Llama-2-7B, r=16 on every linear layer
 
 
-def common(**changes) -> dict:
-    settings = {"micro_batch": 1, "seq_len": 512, "precision": "bf16", "optimizer": "adamw"}
-    return settings | {"gradient_checkpointing": False} | changes
+def settings(strategy: str, **changes) -> MemorySettings:
+    """One sequence of 512 tokens in bf16 with AdamW and no checkpointing, unless ``changes`` say otherwise."""
+    common = {"micro_batch": 1, "seq_len": 512, "precision": "bf16", "optimizer": "adamw"}
+    return MemorySettings(strategy, **(common | {"gradient_checkpointing": False} | changes))
 
 
 def test_full_7b_needs_far_more_than_qlora():
-    full = estimate(LLAMA_7B, strategy="full", **common())
+    full = estimate(LLAMA_7B, settings("full"))
     assert full.total > 100 * GIB and full.peak > 100 * GIB
     # Mixed-precision AdamW: fp32 weights, 16-bit copies, fp32 gradients and two fp32 moments, about 18 B/param.
     per_param = (full.weights + full.gradients + full.optimizer) / full.total_params
     assert 17.5 < per_param <= 18
-    qlora = estimate(LLAMA_7B, strategy="qlora", **common(gradient_checkpointing=True), lora_rank=16, quant_bits=4)
+    qlora = estimate(LLAMA_7B, settings("qlora", gradient_checkpointing=True, lora_rank=16, quant_bits=4))
     assert qlora.total < 16 * GIB and qlora.peak < 16 * GIB
     assert 3 * GIB < qlora.weights < 6 * GIB  # 4-bit layers, fp32 embeddings and head
 
 
 def test_lora_trains_far_less_than_full():
-    full = estimate(LLAMA_7B, strategy="full", **common())
-    lora = estimate(LLAMA_7B, strategy="lora", **common(), lora_rank=8, lora_targets=["q_proj", "v_proj"])
+    full = estimate(LLAMA_7B, settings("full"))
+    lora = estimate(LLAMA_7B, settings("lora", lora_rank=8, lora_targets=["q_proj", "v_proj"]))
     assert lora.trainable_params < full.trainable_params / 100
     assert lora.optimizer < full.optimizer / 100 and lora.gradients < full.gradients / 100
     assert lora.adapters > 0 == full.adapters
     assert lora.weights < full.weights / 2  # a frozen bf16 base, no fp32 masters
-    eight_bit = estimate(LLAMA_7B, strategy="full", **common(optimizer="adamw_8bit"))
+    eight_bit = estimate(LLAMA_7B, settings("full", optimizer="adamw_8bit"))
     assert eight_bit.optimizer < full.optimizer / 3.9
 
 
 def test_sharding_divides_by_processes():
-    alone = estimate(LLAMA_7B, strategy="full", **common())
-    zero2 = estimate(LLAMA_7B, strategy="full", **common(), shard="zero2", processes=8)
-    zero3 = estimate(LLAMA_7B, strategy="full", **common(), shard="zero3", processes=8)
+    alone = estimate(LLAMA_7B, settings("full"))
+    zero2 = estimate(LLAMA_7B, settings("full", shard="zero2", processes=8))
+    zero3 = estimate(LLAMA_7B, settings("full", shard="zero3", processes=8))
     assert zero2.weights == alone.weights and zero2.optimizer == pytest.approx(alone.optimizer / 8, abs=1)
     assert zero3.gradients == pytest.approx(alone.gradients / 8, abs=1)
     fp32 = 4 * alone.total_params
     assert fp32 / 8 < zero3.weights < fp32 / 4  # an eighth of the fp32 weights, plus the layers gathered for compute
     assert zero3.activations == alone.activations
-    ddp = estimate(LLAMA_7B, strategy="full", **common(), shard="ddp", processes=8)
+    ddp = estimate(LLAMA_7B, settings("full", shard="ddp", processes=8))
     assert ddp.weights == alone.weights and ddp.optimizer == alone.optimizer
 
 
 def test_checkpointing_and_sequence_scale_activations():
-    plain = estimate(LLAMA_7B, strategy="lora", **common(micro_batch=4, seq_len=2048))
-    checkpointed = estimate(
-        LLAMA_7B, strategy="lora", **common(micro_batch=4, seq_len=2048, gradient_checkpointing=True)
-    )
+    plain = estimate(LLAMA_7B, settings("lora", micro_batch=4, seq_len=2048))
+    checkpointed = estimate(LLAMA_7B, settings("lora", micro_batch=4, seq_len=2048, gradient_checkpointing=True))
     assert checkpointed.activations < plain.activations / 4
     assert checkpointed.weights == plain.weights and checkpointed.optimizer == plain.optimizer
-    double = estimate(LLAMA_7B, strategy="lora", **common(micro_batch=8, seq_len=2048))
+    double = estimate(LLAMA_7B, settings("lora", micro_batch=8, seq_len=2048))
     assert double.activations == pytest.approx(2 * plain.activations, rel=0.01)
-    fp32 = estimate(LLAMA_7B, strategy="lora", **common(micro_batch=4, seq_len=2048, precision="fp32"))
+    fp32 = estimate(LLAMA_7B, settings("lora", micro_batch=4, seq_len=2048, precision="fp32"))
     assert fp32.activations > 1.5 * plain.activations
 
 
