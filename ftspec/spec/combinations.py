@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..diagnostics import Diagnostics
-from .data_combinations import check_data, check_source
+from .data_combinations import check_data_settings, check_source
 from .mixture import ANSWER_METRICS, check_mixture
 from .preference import check_objective
 from .schema import PEFT_KINDS, Percent, Spec
@@ -49,7 +49,7 @@ def impossible_combinations(spec: Spec, sources: SourceMap) -> Diagnostics:
     _generation(spec, sources, diags)
     _percentages(spec, sources, diags)
     _launcher(spec, sources, diags)
-    check_data(spec, sources, diags)
+    check_data_settings(spec, sources, diags)
     check_objective(spec, sources, diags)
     # A mixture's first source was checked as `data` above; the others are checked alike, each in its block.
     for name, data in list(spec.mixture.items())[1:]:

@@ -16,7 +16,8 @@ HUB_ONLY = ("revision", "config", "data_files")
 NEEDS_HELD_OUT = (("eval", "every"), ("eval", "per_epoch"), ("eval", "metrics"), ("eval", "samples"))
 
 
-def check_data(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
+def check_data_settings(spec: Spec, sources: SourceMap, diags: Diagnostics) -> None:
+    """The impossible combinations of the `data` block's settings (no file is read: that is `api.check_data`)."""
     check_source(spec, sources, diags)
     _no_held_out(spec, sources, diags)
     _special_tokens(spec, sources, diags)
