@@ -59,7 +59,7 @@ def test_plan_json_has_the_resolved_values():
     assert done.returncode == 0, done.stderr
     plan = json.loads(done.stdout)
     assert plan["hardware"]["precision"] == "bf16"
-    assert plan["train"]["effective_batch_size"] == 8
+    assert plan["train"]["effective_batch_size"] == 4
     assert plan["base"]["path"] == "../tiny-base/model"  # relative to the run directory, runs/cricket-coach
     assert "cost" not in plan and "distributed" not in plan  # the plan's own sections only, each fact once
 

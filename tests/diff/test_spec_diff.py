@@ -71,10 +71,10 @@ def test_a_changed_batch_size_shows_the_batch_and_the_steps(project):
     done = ftspec("diff", "specs/cricket-coach.ft", new, cwd=project)
     assert done.returncode == 0, done.stderr
     settings, consequences = done.stdout.split("\n\n")
-    assert settings == "settings:\n  train.batch_size: 8 → 16"
-    assert "  effective batch: 8 → 16" in consequences.splitlines()
-    assert "  micro-batch × accumulation × processes: 8 × 1 × 1 → 16 × 1 × 1" in consequences.splitlines()
-    assert "  optimizer steps: 144 → 72" in consequences.splitlines()
+    assert settings == "settings:\n  train.batch_size: 4 → 16"
+    assert "  effective batch: 4 → 16" in consequences.splitlines()
+    assert "  micro-batch × accumulation × processes: 4 × 1 × 1 → 16 × 1 × 1" in consequences.splitlines()
+    assert "  optimizer steps: 552 → 144" in consequences.splitlines()
     assert "learning rate" not in consequences and "what the model learns from" not in done.stdout
 
 
@@ -166,8 +166,8 @@ def test_json_carries_the_same_changes_as_the_text(project, monkeypatch):
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
     assert set(found) == {"settings", "consequences", "learns_from"}
-    assert found["settings"] == [{"key": "train.batch_size", "old": 8, "new": 16}]
-    assert {"key": "effective batch", "old": 8, "new": 16} in found["consequences"]
+    assert found["settings"] == [{"key": "train.batch_size", "old": 4, "new": 16}]
+    assert {"key": "effective batch", "old": 4, "new": 16} in found["consequences"]
     monkeypatch.chdir(project)
     assert found == json.loads(json.dumps(compare("specs/cricket-coach.ft", new).diff.as_json()))
     text = ftspec("diff", "specs/cricket-coach.ft", new, cwd=project).stdout

@@ -72,9 +72,9 @@ def test_hover_key_block_and_value_figures():
     line, character = _end(text, "batch_size")
     markdown, span = hover.hover(text, line, character - 2, plan)
     assert "| `batch_size` | an integer" in markdown and span == (character - len("batch_size"), character)
-    line, character = _end(text, "batch_size    = 8")
+    line, character = _end(text, "batch_size    = 4")
     markdown, _ = hover.hover(text, line, character - 1, plan)
-    assert "effective batch 8: micro-batch 8 per process × 1 process × accumulation 1" in markdown
+    assert "effective batch 4: micro-batch 4 per process × 1 process × accumulation 1" in markdown
     markdown, _ = hover.hover(text, line, character - 1, None)
     assert "default `8`" in markdown
     line, character = _end(text, "strategy full")
