@@ -6,6 +6,7 @@ Exit codes: 0 no errors (warnings alone too, unless --strict), 1 errors, 2 usage
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from pathlib import Path
@@ -355,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
+    # What start-up built (modules, classes, the parser) lives as long as the process: frozen, it is no longer
+    # walked by every full collection of the garbage collector that follows (~4% of a cold `ftspec check`).
+    gc.freeze()
     sys.exit(main())
 
 

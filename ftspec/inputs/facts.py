@@ -5,7 +5,7 @@ tokenizer directory, a base spec. The facts the planner needs beyond that — th
 the training data — are found here, from a local directory, the local hub cache or the catalog, never the network.
 """
 
-from __future__ import annotations
+# Without `from __future__ import annotations`, as every module of pydantic models (see ftspec.spec.values).
 
 import json
 from pathlib import Path
@@ -53,7 +53,7 @@ class Inputs(BaseModel):
     # A mixture's files and their size by source: (training files, held-out files, bytes, rows).
     source_data: dict[str, tuple[tuple[Path, ...], tuple[Path, ...], int, int]] = {}
 
-    def for_source(self, name: str) -> Inputs:
+    def for_source(self, name: str) -> "Inputs":
         """These inputs as one source of the mixture sees them: its data block as `data`, its files and size."""
         train, held, size, rows = self.source_data[name]
         spec = self.spec.model_copy(update={"data": self.spec.mixture[name]})

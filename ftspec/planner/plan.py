@@ -6,7 +6,7 @@ search, also revises the choices the spec left open: see ftspec.planner.fit). Se
 becomes `plan.json`, with paths relative to the directory it is written to.
 """
 
-from __future__ import annotations
+# Without `from __future__ import annotations`, as every module of pydantic models (see ftspec.spec.values).
 
 import json
 import os
@@ -282,13 +282,13 @@ class Plan(Section):
     estimates: EstimatePlan | None = None
     notes: tuple[str, ...] = ()
 
-    def with_(self, **changes) -> Plan:
+    def with_(self, **changes) -> "Plan":
         return self.model_copy(update=changes)
 
-    def note(self, text: str) -> Plan:
+    def note(self, text: str) -> "Plan":
         return self.with_(notes=(*self.notes, text))
 
-    def diagnose(self, diagnostic: Diagnostic) -> Plan:
+    def diagnose(self, diagnostic: Diagnostic) -> "Plan":
         return self.with_(diagnostics=(*self.diagnostics, diagnostic))
 
     @property

@@ -5,7 +5,7 @@ all the rest of a cold `ftspec check` (bench/startup.py), and the count it serve
 An entry's key is a hash of everything the count is made from: the tokenizer.json's bytes, each training file's
 bytes, the plan's data section (format, columns, template, `max_length`, which rows are read), the training files'
 row count (the extrapolation's), and the counting itself (the source of ftspec's modules that count, the
-`tokenizers` library's version). So an entry is never stale: any change is another key, and the count is made
+`tokenizers` library's files as installed). So an entry is never stale: any change is another key, and the count is made
 again. A file's hash is reused while its size and modification time are unchanged, as `ftspec run` reuses them;
 a hit then costs one small JSON read and a `stat` per file.
 
@@ -16,12 +16,12 @@ A cache that cannot be read or written costs the count's time, never its result.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import tempfile
 from collections.abc import Callable
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 
 from ..hashing import cached_hash
@@ -64,14 +64,25 @@ def _write(path: Path, stored: dict) -> None:
         Path(temporary).unlink(missing_ok=True)
 
 
+def _library() -> str:
+    """The `tokenizers` library as installed: its folder and each of its files' size and time, so another version
+    or build is another key. Found without importing it or reading its metadata (importlib.metadata would search
+    every installed distribution and parse one with the email package: a share of a cold check)."""
+    spec = importlib.util.find_spec("tokenizers")
+    if spec is None or not spec.submodule_search_locations:
+        return "tokenizers absent"
+    folder = spec.submodule_search_locations[0]
+    try:
+        files = sorted((entry.name, entry.stat()) for entry in os.scandir(folder) if entry.is_file())
+    except OSError:
+        return f"tokenizers {folder} unreadable"
+    return " ".join(["tokenizers", folder, *(f"{name}:{info.st_size}:{info.st_mtime_ns}" for name, info in files)])
+
+
 @lru_cache(maxsize=1)
 def _counting() -> tuple[str, ...]:
     """The counting's own identity, once per process (the editor's server checks after every edit)."""
-    try:
-        version = metadata.version("tokenizers")
-    except metadata.PackageNotFoundError:
-        version = "absent"
-    return (f"tokenizers {version}", *(hashlib.sha256((PACKAGE / name).read_bytes()).hexdigest() for name in COUNTING))
+    return (_library(), *(hashlib.sha256((PACKAGE / name).read_bytes()).hexdigest() for name in COUNTING))
 
 
 def count_key(plan: Plan, tokenizer: Path, known: dict, hashes: dict) -> str:

@@ -1,6 +1,6 @@
 """The data block: where the examples come from, which rows are used, and how they become tokens."""
 
-from __future__ import annotations
+# Without `from __future__ import annotations`, as every module of pydantic models (see ftspec.spec.values).
 
 from typing import Literal
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import math
 import re
 
-from lark import Token, Tree
-
 from ..diagnostics import Diagnostics, Span
 from .ast import Block, Document, Setting, Value
-from .parser import token_span
+from .parser import Token, Tree, token_span  # Lark's, imported as the parser imports it
 
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
 _SIZE_UNITS = {

@@ -5,7 +5,7 @@ are the papers' (DPO: Rafailov et al. 2023; IPO: Azar et al. 2023; ORPO: Hong et
 KTO: Ethayarajh et al. 2024), as TRL also sets them.
 """
 
-from __future__ import annotations
+# Without `from __future__ import annotations`, as every module of pydantic models (see ftspec.spec.values).
 
 from typing import Literal
 

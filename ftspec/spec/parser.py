@@ -7,12 +7,22 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-import lark as lark_package
-from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-
 from ..diagnostics import Diagnostics, Span
 from ..usercache import cache_folder
+
+# Lark imports the third-party `regex` module when it is installed (the training stack brings it) for its
+# `regex=True` option, which ftspec does not use; that import alone is ~4% of a cold `ftspec check`. Lark falls
+# back to `re` when `regex` cannot be imported, which a None in sys.modules makes so while Lark is first imported.
+_WITHOUT_REGEX = "lark" not in sys.modules and "regex" not in sys.modules
+if _WITHOUT_REGEX:
+    sys.modules["regex"] = None  # type: ignore[assignment]
+try:
+    import lark as lark_package
+    from lark import Lark, Token, Tree
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+finally:
+    if _WITHOUT_REGEX:
+        del sys.modules["regex"]
 
 
 def grammar_path() -> Path:

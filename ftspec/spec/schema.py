@@ -5,7 +5,7 @@ for a format) are ``None`` here and resolved by the planner, which records them.
 The README's spec reference is generated from these models (`ftspec.spec.reference`).
 """
 
-from __future__ import annotations
+# Without `from __future__ import annotations`, as every module of pydantic models (see ftspec.spec.values).
 
 from typing import Annotated, Literal
 
@@ -137,7 +137,7 @@ class Eval(Block):
         | None
     ) = Field(None, description="metrics to report")
     compare_base: bool = Field(False, description="evaluate the base model on the same data and prompts")
-    prompts: list[str] = Field(default_factory=list, description="prompts to generate answers for")
+    prompts: list[str] = Field([], description="prompts to generate answers for")
     max_new_tokens: int = Field(64, ge=1, le=32_768, description="tokens generated per prompt")
     temperature: float = Field(
         0.0, ge=0.0, le=10.0, description="sampling temperature of generated answers; 0 is greedy (deterministic)"
@@ -238,7 +238,7 @@ class Spec(Block):
     extends: str | None = None
     base: Base | None = None
     data: Data  # the single source; in a mixture, its first source (every source shares the RUN_WIDE settings)
-    mixture: dict[str, Data] = Field(default_factory=dict)  # labelled data blocks by name, in the spec's order
+    mixture: dict[str, Data] = Field({})  # labelled data blocks by name, in the spec's order
     tokenizer: Tokenizer = Tokenizer()
     strategy: Strategy = Field(discriminator="kind")
     objective: Objective | None = Field(None, discriminator="kind")

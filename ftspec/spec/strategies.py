@@ -1,6 +1,6 @@
 """The strategy blocks, one pydantic model per kind (`strategy lora { … }`)."""
 
-from __future__ import annotations
+# Without `from __future__ import annotations`, as every module of pydantic models (see ftspec.spec.values).
 
 from typing import Literal
 
@@ -11,7 +11,7 @@ from .values import Block, Fraction, Percent, Targets
 
 class _Peft(Block):
     targets: Targets | None = Field(None, description="module names to adapt, or `all_linear`")
-    modules_to_save: list[str] = Field(default_factory=list, description="modules trained in full beside the adapter")
+    modules_to_save: list[str] = Field([], description="modules trained in full beside the adapter")
 
 
 class _LoraOptions(_Peft):
@@ -29,7 +29,7 @@ class Full(Block):
 
     kind: Literal["full"] = "full"
     freeze: list[str] = Field(
-        default_factory=list,
+        [],
         description='`embeddings`, `lm_head`, or parameter-name globs such as `"model.layers.0.*"`',
     )
     freeze_layers: int = Field(0, ge=0, description="freeze the first N transformer layers")

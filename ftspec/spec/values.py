@@ -1,6 +1,8 @@
 """The values settings take beside plain numbers and strings, and the base of every block model."""
 
-from __future__ import annotations
+# Pydantic models are defined without `from __future__ import annotations` (here and in every module of
+# models): pydantic would otherwise compile each annotation from its string when the model is built, a
+# share of every cold `ftspec check`. Forward references are quoted instead.
 
 from dataclasses import dataclass
 from typing import Annotated, Literal

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -26,6 +27,21 @@ def test_shipped_specs_check_with_exit_0():
     # Warnings exit 0; a spec with one prints it instead of "ok".
     assert done.stdout.count(": ok") == len(list((ROOT / "specs").glob("*.ft"))) - len(SHIPPED_ADVICE)
     assert all(f"{code} warning" in done.stderr for codes in SHIPPED_ADVICE.values() for code in codes)
+
+
+def test_a_cold_check_imports_only_what_it_uses():
+    # The start-up's economies (README, "The compiler never imports torch"): nothing that renders, no training
+    # stack, no `tokenizers` while its count is kept, Lark without `regex`, no catalog TOML for a base spec.
+    code = (
+        "import sys\nfrom ftspec.cli.main import main\n"
+        "status = main(['check', 'specs/cricket-coach.ft'])\n"
+        "heavy = ('jinja2', 'torch', 'transformers', 'peft', 'regex', 'tomllib', 'ftspec.render.files')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), sys.modules['lark.utils']._has_regex)\n"
+        "sys.exit(status)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[] False"
 
 
 def test_a_missing_spec_is_a_diagnostic_not_a_traceback(tmp_path):

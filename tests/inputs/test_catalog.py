@@ -90,6 +90,14 @@ def test_find_ignores_case_and_misses_cleanly():
     assert find("no-such-org/no-such-model") is None
 
 
+def test_every_id_is_written_as_find_looks_for_it():
+    # find() answers "absent" for an id the file does not hold as `id = "owner/name"`, without parsing the TOML.
+    text = Path(catalog.__file__).with_name("models.toml").read_text(encoding="utf-8")
+    for entry in ENTRIES:
+        assert f'\nid = "{entry.id}"\n' in text, entry.id
+        assert find(entry.id) == entry
+
+
 def test_entries_reject_unknown_fields_and_bad_values():
     table = raw_tables()[0]
     with pytest.raises(ValidationError):
