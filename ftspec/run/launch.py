@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import api
+from ..cli import STARTUP_ONLY
 from ..cli.console import print_diagnostics, report, shown
 from ..diagnostics import Diagnostics, FtspecError
 from ..inputs.modelinfo import cached_file, hub_cache_choice
@@ -118,7 +119,7 @@ def environment(plan, offline: bool = False) -> dict[str, str]:
     The run's own environment is launch.sh's (render.view.launch_environment): training executes launch.sh,
     and eval.py and chat.py get the same variables here.
     """
-    env = dict(os.environ)
+    env = {name: value for name, value in os.environ.items() if name not in STARTUP_ONLY}
     for name, value in QUIET.items():
         env.setdefault(name, value)
     if offline:

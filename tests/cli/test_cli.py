@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -42,6 +43,21 @@ def test_a_cold_check_imports_only_what_it_uses():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "[] False"
+
+
+def test_the_scripts_ftspec_starts_do_not_inherit_its_start_up_settings():
+    # The CLI turns pydantic's plugin search off for itself; train.py, eval.py and chat.py get the user's setting.
+    code = (
+        "import os\nfrom ftspec import api\nfrom ftspec.run import launch\n"
+        "plan = api.check('specs/cricket-coach.ft').plan\n"
+        "print(os.environ.get('PYDANTIC_DISABLE_PLUGINS'), launch.environment(plan).get('PYDANTIC_DISABLE_PLUGINS'))\n"
+    )
+    env = {name: value for name, value in os.environ.items() if name != "PYDANTIC_DISABLE_PLUGINS"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.split() == ["__all__", "None"], done.stderr
+    env["PYDANTIC_DISABLE_PLUGINS"] = "logfire"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.split() == ["logfire", "logfire"], done.stderr
 
 
 def test_a_missing_spec_is_a_diagnostic_not_a_traceback(tmp_path):
