@@ -72,11 +72,12 @@ def _open(client: LanguageClient, path: Path, text: str) -> str:
 
 
 async def _diagnostics(client: LanguageClient, uri: str) -> list[types.Diagnostic]:
-    for _ in range(50):
+    # Polled: a notification that arrives before a waiter is registered would otherwise be waited for in vain.
+    for _ in range(600):
         if uri in client.diagnostics:
             return client.diagnostics[uri]
-        await asyncio.wait_for(client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), 60)
-    raise AssertionError(f"no diagnostics for {uri}")
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no diagnostics for {uri} in 60 s")
 
 
 def _shape(diagnostic: types.Diagnostic) -> tuple:
