@@ -952,6 +952,14 @@ def save_trained(accelerator, model, tokenizer):
     log(f"saved the model to {MODEL_DIR}")
 
 
+def finish(accelerator):
+    """End the run once main() has let go of its model. The wrapped model holds the process group: freed
+    first, the group's teardown in end_training() waits for gloo's worker threads without holding the GIL
+    they may still need; freed after it, when main() returns, that wait can last forever."""
+    accelerator.free_memory()
+    accelerator.end_training()
+
+
 def main():
     check_inputs()
     accelerator = make_accelerator()
@@ -964,7 +972,6 @@ def main():
     tokenizer, train_loader, eval_loader = load_data(accelerator)
 
     total_steps, epochs = schedule(train_loader, processes, grad_accum)
-    warmup_steps = WARMUP_STEPS
 
     model = build_model(tokenizer)
     log(f"model: {parameters(model)}")
@@ -974,7 +981,7 @@ def main():
     scheduler = get_scheduler(
         SCHEDULER,
         optimizer,
-        num_warmup_steps=warmup_steps,
+        num_warmup_steps=WARMUP_STEPS,
         num_training_steps=total_steps,
     )
     # The schedule stays out of prepare(): Accelerate would step it once per process.
@@ -1027,7 +1034,8 @@ def main():
     eval_loss = log_held_out(accelerator, model, eval_loader, step, "held-out loss")
     log(f"held-out perplexity {math.exp(min(eval_loss, 50)):.2f}")
     save_trained(accelerator, model, tokenizer)
-    accelerator.end_training()
+    del model  # before the process group goes: see finish()
+    finish(accelerator)
 
 
 if __name__ == "__main__":
