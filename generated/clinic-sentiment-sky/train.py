@@ -16,6 +16,7 @@ import json
 import math
 import random
 import shutil
+import signal
 import sys
 import time
 import warnings
@@ -821,7 +822,17 @@ def main():
     finish(accelerator)
 
 
+def interrupt(signum, frame):
+    """Ctrl-C, or the SIGTERM a launcher sends (accelerate launch right after Ctrl-C reaches it, a
+    scheduler at preemption): stop at the next line, once; the signals that follow are ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         main()
     except KeyboardInterrupt:

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import tinymodels
 from conftest import ftspec_command
@@ -143,6 +144,24 @@ def test_ctrl_c_stops_the_run_in_a_line_and_the_next_run_resumes(project):
     assert "train.py: interrupted; run again to resume from the last checkpoint" in out
     assert err.rstrip().endswith("ftspec: interrupted") and "Traceback" not in out + err
     assert json.loads((project / "runs" / "interrupted" / "run.json").read_text())["status"] == "running"
+    assert "(resuming)" in ftspec_run(project, spec.name, *shorter).stdout
+
+
+def test_a_launchers_sigterm_right_after_ctrl_c_still_stops_train_py_in_its_words(project):
+    """accelerate launch answers Ctrl-C by terminating its child at once (and a scheduler preempts with
+    SIGTERM alone): train.py, still raising its KeyboardInterrupt, must not die of the SIGTERM unheard."""
+    spec = write_spec(project, "terminated")
+    checkpoints = project / "runs" / "terminated" / "checkpoints"
+    shorter = ("--set", "train.max_steps=15")
+    command = ftspec_command("run", spec.name, *shorter)
+    process = subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_checkpoint(process, checkpoints / "step-00000005")
+    workers = [p for p in psutil.Process(process.pid).children(recursive=True) if "train.py" in p.cmdline()]
+    worker = next(p for p in workers if not any(c in workers for c in p.children()))
+    worker.send_signal(signal.SIGINT)
+    worker.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert "train.py: interrupted; run again to resume from the last checkpoint" in out + err
     assert "(resuming)" in ftspec_run(project, spec.name, *shorter).stdout
 
 
