@@ -52,3 +52,21 @@ SHIPPED_ADVICE = {"tiny-base": {"FT503"}, "cricket-coach-sharegpt": {"FT511"}}
 def ftspec_command(*args: str) -> list[str]:
     """The ftspec CLI, run by the interpreter running the tests."""
     return [sys.executable, "-m", "ftspec", *args]
+
+
+def train_worker(root_pid: int, seconds: float = 120):
+    """The train.py process under ``root_pid`` (ftspec, launch.sh or a launcher): the one with a train.py
+    command line and no train.py process of its own below it, as `accelerate launch train.py` has."""
+    import time
+
+    import psutil
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        below = psutil.Process(root_pid).children(recursive=True)
+        scripts = [p for p in below if "train.py" in " ".join(p.cmdline())]
+        workers = [p for p in scripts if not any(c in scripts for c in p.children())]
+        if workers:
+            return workers[0]
+        time.sleep(0.1)
+    raise AssertionError("no train.py worker found")

@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 import tinymodels
+from conftest import train_worker
 
 from ftspec import api
 
@@ -147,17 +147,6 @@ def test_two_nodes_train_as_one_group_and_match_one_process(project):
     assert_close(two_nodes, weights(result), rel=1e-4)
 
 
-def worker_of(launcher: subprocess.Popen) -> psutil.Process:
-    """The train.py process that the node's elastic agent (accelerate launch) started."""
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        for child in psutil.Process(launcher.pid).children(recursive=True):
-            if "train.py" in " ".join(child.cmdline()) and child.pid != launcher.pid:
-                return child
-        time.sleep(0.1)
-    raise AssertionError("no worker found")
-
-
 def test_a_killed_worker_restarts_the_group_which_resumes_to_the_same_weights(project):
     result = compile_spec(project, "elastic", "nodes = 2\n max_restarts = 2", steps=12)
     assert result.plan.launcher.elastic
@@ -173,7 +162,7 @@ def test_a_killed_worker_restarts_the_group_which_resumes_to_the_same_weights(pr
             assert all(node.poll() is None for node in nodes), "a node stopped before the kill"
             assert time.time() < deadline
             time.sleep(0.05)
-        worker = worker_of(nodes[1])
+        worker = train_worker(nodes[1].pid)
         worker.send_signal(signal.SIGKILL)
     finally:
         finish(nodes, result.out_dir)

@@ -12,10 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 import tinymodels
-from conftest import ftspec_command
+from conftest import ftspec_command, train_worker
 
 pytestmark = pytest.mark.slow
 
@@ -156,8 +155,7 @@ def test_a_launchers_sigterm_right_after_ctrl_c_still_stops_train_py_in_its_word
     command = ftspec_command("run", spec.name, *shorter)
     process = subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_checkpoint(process, checkpoints / "step-00000005")
-    workers = [p for p in psutil.Process(process.pid).children(recursive=True) if "train.py" in p.cmdline()]
-    worker = next(p for p in workers if not any(c in workers for c in p.children()))
+    worker = train_worker(process.pid)
     worker.send_signal(signal.SIGINT)
     worker.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=120)
