@@ -822,4 +822,8 @@ if __name__ == "__main__":
         main()
     except KeyboardInterrupt:
         # Checkpoints are written whole or not at all: the next run starts from the newest one.
-        sys.exit("train.py: interrupted; run again to resume from the last checkpoint")
+        # Said on standard output, as the log is: accelerate launch copies standard error, and
+        # drops the piece it is copying when Ctrl-C reaches it too.
+        stopped = "train.py: interrupted; run again to resume from the last checkpoint"
+        print(stopped, flush=True)
+        sys.exit(1)
